@@ -1,0 +1,13 @@
+//! tolk: translate foreign-language news wire copy into English and write short briefings.
+//!
+//! The crate is laid out one concern per module:
+//! - [`hub`]: where model files come from (local folders, the Hugging Face cache, downloads);
+//! - [`tokenize`]: text to ids and back;
+//! - [`arch`]: model architectures on candle (never sees text or the hub);
+//! - [`decode`]: greedy and beam search over the [`decode::Seq2Seq`] trait (never sees text);
+//! - [`pipeline`]: segmenting, batching, translating whole articles;
+//! - [`device`]: device and dtype choice.
+
+pub mod error;
+
+pub use error::{Error, Result};
