@@ -11,3 +11,6 @@
 pub mod error;
 
 pub use error::{Error, Result};
+pub mod arch;
+pub mod decode;
+pub mod device;

@@ -1,0 +1,232 @@
+//! Building blocks shared by the encoder-decoder architectures: linear layers, layer norm,
+//! multi-head attention with an additive bias, and the per-layer key/value cache.
+//!
+//! Tensors here are laid out `[batch, heads, time, head_dim]` inside attention and
+//! `[batch, time, d_model]` outside it. Nothing here knows about a particular checkpoint format.
+
+use candle_core::{DType, Module, Tensor};
+
+use super::weights::Weights;
+use crate::error::Result;
+
+/// A dense layer `y = x Wᵀ + b` stored as checkpoints store it (`weight: [out, in]`).
+#[derive(Clone)]
+pub struct Dense {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    /// Load `{prefix}.weight` (and `{prefix}.bias` when `bias`).
+    pub fn load(w: &Weights, prefix: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Self> {
+        let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let bias = if bias {
+            Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
+        Self::new(weight, bias)
+    }
+
+    /// Build from a `[out, in]` weight; the transpose is made contiguous once, here.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    /// Output features.
+    pub fn out_dim(&self) -> usize {
+        self.weight_t.dim(1).unwrap_or(0)
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // Flatten leading dims into one matmul: [.., in] x [in, out].
+        let dims = x.dims().to_vec();
+        let in_dim = dims[dims.len() - 1];
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let y = x.reshape((rows, in_dim))?.matmul(&self.weight_t)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("non-empty dims") = self.weight_t.dim(1)?;
+        y.reshape(out_dims)
+    }
+}
+
+/// Layer normalisation over the last dimension.
+#[derive(Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    /// Load `{prefix}.weight` and `{prefix}.bias`.
+    pub fn load(w: &Weights, prefix: &str, dim: usize, eps: f32) -> Result<Self> {
+        Ok(Self {
+            weight: w.get(&format!("{prefix}.weight"), &[dim])?,
+            bias: w.get(&format!("{prefix}.bias"), &[dim])?,
+            eps,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps)
+    }
+}
+
+/// Activation functions named by `activation_function` in config.json.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `swish` / `silu`.
+    Silu,
+    /// Exact (erf) GELU, transformers' `gelu`.
+    Gelu,
+    /// Tanh-approximated GELU, transformers' `gelu_new` / `gelu_pytorch_tanh`.
+    GeluTanh,
+    /// `relu`.
+    Relu,
+}
+
+impl Activation {
+    /// Parse a transformers activation name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "swish" | "silu" => Self::Silu,
+            "gelu" => Self::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
+            "relu" => Self::Relu,
+            _ => return None,
+        })
+    }
+
+    /// Apply the activation.
+    pub fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Silu => candle_nn::ops::silu(x),
+            Self::Gelu => x.gelu_erf(),
+            Self::GeluTanh => x.gelu(),
+            Self::Relu => x.relu(),
+        }
+    }
+}
+
+/// Multi-head attention with separate q/k/v/out projections (BART/Marian layout).
+#[derive(Clone)]
+pub struct Attention {
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    out: Dense,
+    heads: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+impl Attention {
+    /// Load `{prefix}.{q,k,v,out}_proj`.
+    pub fn load(w: &Weights, prefix: &str, d_model: usize, heads: usize) -> Result<Self> {
+        let head_dim = d_model / heads;
+        let p = |n: &str| format!("{prefix}.{n}");
+        Ok(Self {
+            q: Dense::load(w, &p("q_proj"), d_model, d_model, true)?,
+            k: Dense::load(w, &p("k_proj"), d_model, d_model, true)?,
+            v: Dense::load(w, &p("v_proj"), d_model, d_model, true)?,
+            out: Dense::load(w, &p("out_proj"), d_model, d_model, true)?,
+            heads,
+            head_dim,
+            scale: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        x.reshape((b, t, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    /// Project `x: [b, t, d]` to keys and values `[b, heads, t, head_dim]`.
+    pub fn key_values(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((
+            self.split_heads(&self.k.forward(x)?)?,
+            self.split_heads(&self.v.forward(x)?)?,
+        ))
+    }
+
+    /// Attend from `x: [b, t, d]` to precomputed keys/values, adding `bias`
+    /// (broadcastable to `[b, heads, t, s]`, `-inf`-like where attention is not allowed).
+    pub fn attend(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        let q = (self.split_heads(&self.q.forward(x)?)? * self.scale)?;
+        let scores = q.matmul(&k.t()?)?;
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs.matmul(v)?; // [b, h, t, hd]
+        let ctx = ctx.transpose(1, 2)?.reshape((b, t, d))?;
+        self.out.forward(&ctx)
+    }
+}
+
+/// Keys and values of one self-attention layer, grown by one position per decoding step.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    kv: Option<(Tensor, Tensor)>,
+}
+
+impl KvCache {
+    /// Append new keys/values `[b, h, t_new, hd]` and return the full cache.
+    pub fn append(&mut self, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let kv = match self.kv.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        };
+        self.kv = Some(kv.clone());
+        Ok(kv)
+    }
+
+    /// Keep only the batch rows in `rows` (in that order): beam reordering and dropping finished rows.
+    pub fn select(&mut self, rows: &Tensor) -> candle_core::Result<()> {
+        if let Some((k, v)) = self.kv.take() {
+            self.kv = Some((k.index_select(rows, 0)?, v.index_select(rows, 0)?));
+        }
+        Ok(())
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.kv.as_ref().map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Additive attention bias `[b, 1, 1, s]` from a `[b, s]` mask of 1 (attend) / 0 (padding).
+pub fn padding_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    let (b, s) = mask.dims2()?;
+    let keep = mask.to_dtype(DType::F32)?;
+    // 0 where kept, a very large negative number where padded (becomes -inf in f16/bf16: fine for softmax).
+    let bias = ((keep - 1.0)? * f64::from(f32::MAX))?;
+    bias.reshape((b, 1, 1, s))?.to_dtype(dtype)
+}

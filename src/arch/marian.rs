@@ -1,0 +1,431 @@
+//! Marian (OPUS-MT) encoder-decoder transformer, as transformers' `MarianMTModel` defines it
+//! (Junczys-Dowmunt et al., "Marian: Fast Neural Machine Translation in C++", 2018).
+//!
+//! Post-norm layers, sinusoidal positions (sin half then cos half), optional embedding scaling,
+//! `final_logits_bias`, shared or separate encoder/decoder vocabularies. The encoder takes a
+//! padding mask; cross-attention keys/values are computed once per batch; the decoder keeps a
+//! self-attention cache that can be reordered for beam search or shrunk when rows finish.
+//!
+//! This module never sees text, files other than tensors, or the hub.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use serde::Deserialize;
+
+use super::attention::{padding_bias, Activation, Attention, Dense, KvCache, LayerNorm};
+use super::weights::Weights;
+use crate::decode::Seq2Seq;
+use crate::error::{Error, Result};
+
+/// The fields of a Marian `config.json` that shape the network.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarianConfig {
+    pub vocab_size: usize,
+    #[serde(default)]
+    pub decoder_vocab_size: Option<usize>,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub decoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    pub max_position_embeddings: usize,
+    #[serde(default = "yes")]
+    pub scale_embedding: bool,
+    pub pad_token_id: u32,
+    pub eos_token_id: u32,
+    #[serde(default)]
+    pub decoder_start_token_id: Option<u32>,
+    #[serde(default = "yes")]
+    pub share_encoder_decoder_embeddings: bool,
+    #[serde(default = "yes")]
+    pub tie_word_embeddings: bool,
+    #[serde(default)]
+    pub normalize_before: bool,
+    #[serde(default)]
+    pub model_type: Option<String>,
+}
+
+fn default_activation() -> String {
+    "swish".into()
+}
+fn yes() -> bool {
+    true
+}
+
+impl MarianConfig {
+    /// Read and validate `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let cfg: Self = serde_json::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            reason: format!("{e} (is this a Marian/OPUS-MT config.json?)"),
+        })?;
+        cfg.validate().map_err(|reason| Error::Config {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Check the values that would otherwise fail deep inside a tensor operation.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(t) = &self.model_type {
+            if t != "marian" {
+                return Err(format!("model_type is `{t}`, expected `marian`"));
+            }
+        }
+        if self.normalize_before {
+            return Err("normalize_before=true (pre-norm) is not a Marian layout tolk supports".into());
+        }
+        for (name, heads) in [
+            ("encoder_attention_heads", self.encoder_attention_heads),
+            ("decoder_attention_heads", self.decoder_attention_heads),
+        ] {
+            if heads == 0 || self.d_model % heads != 0 {
+                return Err(format!("d_model {} is not divisible by {name} {heads}", self.d_model));
+            }
+        }
+        if Activation::from_name(&self.activation_function).is_none() {
+            return Err(format!(
+                "activation_function `{}` is not supported (swish, silu, gelu, gelu_new, relu are)",
+                self.activation_function
+            ));
+        }
+        let dec_vocab = self.target_vocab_size();
+        if self.vocab_size == 0 || dec_vocab == 0 || self.pad_token_id as usize >= dec_vocab {
+            return Err(format!(
+                "vocabulary sizes {} / {dec_vocab} do not hold pad_token_id {}",
+                self.vocab_size, self.pad_token_id
+            ));
+        }
+        if self.max_position_embeddings == 0 {
+            return Err("max_position_embeddings is 0".into());
+        }
+        Ok(())
+    }
+
+    /// Size of the decoder (target) vocabulary.
+    pub fn target_vocab_size(&self) -> usize {
+        self.decoder_vocab_size.unwrap_or(self.vocab_size)
+    }
+
+    /// The token every decoded sequence starts with (the pad token, for Marian).
+    pub fn decoder_start(&self) -> u32 {
+        self.decoder_start_token_id.unwrap_or(self.pad_token_id)
+    }
+
+    fn activation(&self) -> Activation {
+        Activation::from_name(&self.activation_function).unwrap_or(Activation::Silu)
+    }
+}
+
+/// Sinusoidal position table `[n_pos, dim]`: sines in the first half, cosines in the second.
+pub fn sinusoidal_positions(n_pos: usize, dim: usize, device: &Device) -> Result<Tensor> {
+    let half = dim.div_ceil(2);
+    let mut table = vec![0f32; n_pos * dim];
+    for pos in 0..n_pos {
+        let row = &mut table[pos * dim..(pos + 1) * dim];
+        for j in 0..dim {
+            // Angle of column j in numpy's construction: pos / 10000^(2*(j/2)/dim), computed in f64.
+            let angle = pos as f64 / 10000f64.powf((2 * (j / 2)) as f64 / dim as f64);
+            if j % 2 == 0 {
+                row[j / 2] = angle.sin() as f32;
+            } else {
+                row[half + j / 2] = angle.cos() as f32;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(table, (n_pos, dim), device)?)
+}
+
+struct FeedForward {
+    fc1: Dense,
+    fc2: Dense,
+    act: Activation,
+}
+
+impl FeedForward {
+    fn load(w: &Weights, prefix: &str, d: usize, ffn: usize, act: Activation) -> Result<Self> {
+        Ok(Self {
+            fc1: Dense::load(w, &format!("{prefix}.fc1"), d, ffn, true)?,
+            fc2: Dense::load(w, &format!("{prefix}.fc2"), ffn, d, true)?,
+            act,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+    }
+}
+
+struct EncoderLayer {
+    attn: Attention,
+    attn_norm: LayerNorm,
+    ffn: FeedForward,
+    ffn_norm: LayerNorm,
+}
+
+struct DecoderLayer {
+    self_attn: Attention,
+    self_norm: LayerNorm,
+    cross_attn: Attention,
+    cross_norm: LayerNorm,
+    ffn: FeedForward,
+    ffn_norm: LayerNorm,
+}
+
+/// A loaded Marian model.
+pub struct Marian {
+    cfg: MarianConfig,
+    enc_embed: Tensor,
+    dec_embed: Tensor,
+    positions: Tensor,
+    embed_scale: f64,
+    encoder: Vec<EncoderLayer>,
+    decoder: Vec<DecoderLayer>,
+    lm_head: Dense,
+    final_logits_bias: Tensor,
+    device: Device,
+    dtype: DType,
+}
+
+/// Decoder-side state for a batch of rows: encoder memory, cross K/V, self-attention caches.
+pub struct MarianState {
+    memory_bias: Tensor,
+    cross: Vec<(Tensor, Tensor)>,
+    self_kv: Vec<KvCache>,
+    position: usize,
+}
+
+const LN_EPS: f32 = 1e-5;
+
+impl Marian {
+    /// Build the model from a config and checkpoint tensors.
+    pub fn new(cfg: MarianConfig, w: &Weights) -> Result<Self> {
+        let d = cfg.d_model;
+        let src_vocab = cfg.vocab_size;
+        let tgt_vocab = cfg.target_vocab_size();
+        let (enc_embed, dec_embed) = if cfg.share_encoder_decoder_embeddings {
+            let names = [
+                "model.shared.weight",
+                "model.encoder.embed_tokens.weight",
+                "model.decoder.embed_tokens.weight",
+            ];
+            let e = w.get_first(&names, &[src_vocab, d])?;
+            (e.clone(), e)
+        } else {
+            (
+                w.get_first(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[src_vocab, d])?,
+                w.get_first(&["model.decoder.embed_tokens.weight"], &[tgt_vocab, d])?,
+            )
+        };
+        let lm_head_weight = if w.contains("lm_head.weight") || !cfg.tie_word_embeddings {
+            w.get("lm_head.weight", &[tgt_vocab, d])?
+        } else {
+            dec_embed.clone()
+        };
+        let final_logits_bias = if w.contains("final_logits_bias") {
+            w.get_as("final_logits_bias", &[tgt_vocab], DType::F32)?
+        } else {
+            Tensor::zeros(tgt_vocab, DType::F32, w.device())?
+        };
+        let act = cfg.activation();
+        let encoder = (0..cfg.encoder_layers)
+            .map(|i| {
+                let p = format!("model.encoder.layers.{i}");
+                Ok(EncoderLayer {
+                    attn: Attention::load(w, &format!("{p}.self_attn"), d, cfg.encoder_attention_heads)?,
+                    attn_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, LN_EPS)?,
+                    ffn: FeedForward::load(w, &p, d, cfg.encoder_ffn_dim, act)?,
+                    ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, LN_EPS)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..cfg.decoder_layers)
+            .map(|i| {
+                let p = format!("model.decoder.layers.{i}");
+                let heads = cfg.decoder_attention_heads;
+                Ok(DecoderLayer {
+                    self_attn: Attention::load(w, &format!("{p}.self_attn"), d, heads)?,
+                    self_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, LN_EPS)?,
+                    cross_attn: Attention::load(w, &format!("{p}.encoder_attn"), d, heads)?,
+                    cross_norm: LayerNorm::load(w, &format!("{p}.encoder_attn_layer_norm"), d, LN_EPS)?,
+                    ffn: FeedForward::load(w, &p, d, cfg.decoder_ffn_dim, act)?,
+                    ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, LN_EPS)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let positions =
+            sinusoidal_positions(cfg.max_position_embeddings, d, w.device())?.to_dtype(w.dtype())?;
+        Ok(Self {
+            embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
+            lm_head: Dense::new(lm_head_weight, None)?,
+            cfg,
+            enc_embed,
+            dec_embed,
+            positions,
+            encoder,
+            decoder,
+            final_logits_bias,
+            device: w.device().clone(),
+            dtype: w.dtype(),
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &MarianConfig {
+        &self.cfg
+    }
+
+    /// Longest source (in tokens, end-of-sequence included) the model can encode.
+    pub fn max_source_len(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+
+    fn embed(&self, table: &Tensor, ids: &Tensor, start: usize) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let x = table.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, ()))?;
+        let x = (x * self.embed_scale)?;
+        let pos = self.positions.narrow(0, start, t)?;
+        Ok(x.broadcast_add(&pos)?)
+    }
+
+    /// Run the encoder: `ids`/`mask` are `[b, s]` (u32; mask 1 = token, 0 = padding).
+    pub fn encode_hidden(&self, ids: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor)> {
+        let s = ids.dim(1)?;
+        if s > self.cfg.max_position_embeddings {
+            return Err(Error::InvalidArgument(format!(
+                "source of {s} tokens is longer than the model's {} positions; split it first",
+                self.cfg.max_position_embeddings
+            )));
+        }
+        let bias = padding_bias(mask, self.dtype)?;
+        let mut x = self.embed(&self.enc_embed, ids, 0)?;
+        for layer in &self.encoder {
+            let (k, v) = layer.attn.key_values(&x)?;
+            let h = layer.attn.attend(&x, &k, &v, Some(&bias))?;
+            x = layer.attn_norm.forward(&(x + h)?)?;
+            let h = layer.ffn.forward(&x)?;
+            x = layer.ffn_norm.forward(&(x + h)?)?;
+        }
+        Ok((x, bias))
+    }
+}
+
+impl Seq2Seq for Marian {
+    type State = MarianState;
+
+    fn encode(&self, ids: &Tensor, mask: &Tensor) -> Result<MarianState> {
+        let (memory, memory_bias) = self.encode_hidden(ids, mask)?;
+        let cross = self
+            .decoder
+            .iter()
+            .map(|l| l.cross_attn.key_values(&memory))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(MarianState {
+            memory_bias,
+            cross,
+            self_kv: vec![KvCache::default(); self.decoder.len()],
+            position: 0,
+        })
+    }
+
+    fn step(&self, state: &mut MarianState, tokens: &Tensor) -> Result<Tensor> {
+        if state.position >= self.cfg.max_position_embeddings {
+            return Err(Error::InvalidArgument(format!(
+                "decoding past the model's {} positions",
+                self.cfg.max_position_embeddings
+            )));
+        }
+        let rows = tokens.dim(0)?;
+        let ids = tokens.reshape((rows, 1))?;
+        let mut x = self.embed(&self.dec_embed, &ids, state.position)?;
+        for (i, layer) in self.decoder.iter().enumerate() {
+            let (k, v) = layer.self_attn.key_values(&x)?;
+            let (k, v) = state.self_kv[i].append(k, v)?;
+            let h = layer.self_attn.attend(&x, &k, &v, None)?;
+            x = layer.self_norm.forward(&(x + h)?)?;
+            let (ck, cv) = &state.cross[i];
+            let h = layer.cross_attn.attend(&x, ck, cv, Some(&state.memory_bias))?;
+            x = layer.cross_norm.forward(&(x + h)?)?;
+            let h = layer.ffn.forward(&x)?;
+            x = layer.ffn_norm.forward(&(x + h)?)?;
+        }
+        state.position += 1;
+        let logits = self.lm_head.forward(&x.reshape((rows, ()))?)?;
+        let logits = logits.to_dtype(DType::F32)?.broadcast_add(&self.final_logits_bias)?;
+        Ok(logits)
+    }
+
+    fn select(&self, state: &mut MarianState, rows: &Tensor) -> Result<()> {
+        state.memory_bias = state.memory_bias.index_select(rows, 0)?;
+        for (k, v) in state.cross.iter_mut() {
+            *k = k.index_select(rows, 0)?;
+            *v = v.index_select(rows, 0)?;
+        }
+        for c in state.self_kv.iter_mut() {
+            c.select(rows)?;
+        }
+        Ok(())
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.cfg.target_vocab_size()
+    }
+
+    fn pad_id(&self) -> u32 {
+        self.cfg.pad_token_id
+    }
+
+    fn max_source_len(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+
+    fn max_target_len(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sinusoidal_layout_is_sin_half_then_cos_half() {
+        let t = sinusoidal_positions(3, 4, &Device::Cpu).unwrap();
+        let v: Vec<Vec<f32>> = t.to_vec2().unwrap();
+        // pos 0: sin(0)=0, sin(0)=0, cos(0)=1, cos(0)=1
+        assert_eq!(v[0], vec![0.0, 0.0, 1.0, 1.0]);
+        // pos 1: j=0 angle 1, j=2 angle 1/100
+        assert!((v[1][0] - 1f32.sin()).abs() < 1e-6);
+        assert!((v[1][1] - 0.01f32.sin()).abs() < 1e-6);
+        assert!((v[1][2] - 1f32.cos()).abs() < 1e-6);
+        assert!((v[1][3] - 0.01f32.cos()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn config_validation_names_the_problem() {
+        let base = serde_json::json!({
+            "vocab_size": 10, "d_model": 8, "encoder_layers": 1, "decoder_layers": 1,
+            "encoder_attention_heads": 3, "decoder_attention_heads": 2, "encoder_ffn_dim": 8,
+            "decoder_ffn_dim": 8, "max_position_embeddings": 16, "pad_token_id": 9, "eos_token_id": 0
+        });
+        let cfg: MarianConfig = serde_json::from_value(base.clone()).unwrap();
+        assert!(cfg.validate().unwrap_err().contains("not divisible"));
+        let mut ok = base;
+        ok["encoder_attention_heads"] = 2.into();
+        ok["activation_function"] = "mish".into();
+        let cfg: MarianConfig = serde_json::from_value(ok).unwrap();
+        assert!(cfg.validate().unwrap_err().contains("mish"));
+    }
+}

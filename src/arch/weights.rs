@@ -1,0 +1,169 @@
+//! Named tensors from a checkpoint file: `model.safetensors` or PyTorch's `pytorch_model.bin`.
+//!
+//! Architectures ask for tensors by their checkpoint names and expected shapes; this module turns
+//! missing names, wrong shapes and unreadable files into errors that say which file and what to do.
+//! It never knows about any particular architecture.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// All tensors of one checkpoint, by name, on one device and in one dtype.
+#[derive(Debug)]
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    source: PathBuf,
+    dtype: DType,
+    device: Device,
+}
+
+impl Weights {
+    /// Load a checkpoint; the format is chosen by extension (`.safetensors`, else PyTorch pickle).
+    pub fn load(path: &Path, dtype: DType, device: &Device) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::MissingFile {
+                file: path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                location: path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+                hint: "check the model folder or download the model again".into(),
+            });
+        }
+        let corrupt = |e: candle_core::Error| Error::CorruptModel {
+            path: path.to_path_buf(),
+            reason: format!("{e}; delete it and download the model again"),
+        };
+        let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+        let tensors: HashMap<String, Tensor> = if is_safetensors {
+            // Read on the CPU first: a corrupt file must fail here, not deep inside a kernel.
+            candle_core::safetensors::load(path, &Device::Cpu).map_err(corrupt)?
+        } else {
+            candle_core::pickle::read_all(path)
+                .map_err(corrupt)?
+                .into_iter()
+                .collect()
+        };
+        if tensors.is_empty() {
+            return Err(Error::CorruptModel {
+                path: path.to_path_buf(),
+                reason: "the file holds no tensors; download the model again".into(),
+            });
+        }
+        Ok(Self::from_tensors(tensors, path.to_path_buf(), dtype, device))
+    }
+
+    /// Wrap tensors that were built elsewhere (another format's reader, or tests).
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        source: PathBuf,
+        dtype: DType,
+        device: &Device,
+    ) -> Self {
+        Self {
+            tensors,
+            source,
+            dtype,
+            device: device.clone(),
+        }
+    }
+
+    /// Whether the checkpoint holds `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The tensor `name`, checked against `shape`, converted to the model's dtype and device.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get_as(name, shape, self.dtype)
+    }
+
+    /// Like [`Weights::get`] with an explicit dtype (e.g. biases kept in f32).
+    pub fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let t = self.tensors.get(name).ok_or_else(|| Error::CorruptModel {
+            path: self.source.clone(),
+            reason: format!(
+                "tensor `{name}` is missing; the file does not match its config.json \
+                 (download the model again, or check that the folder holds one model)"
+            ),
+        })?;
+        // Checkpoints store some vectors as [1, n]; accept any shape with the same elements in order.
+        if t.dims() != shape {
+            let same_numel = t.elem_count() == shape.iter().product::<usize>();
+            let squeezable = t.dims().iter().filter(|&&d| d != 1).eq(shape.iter().filter(|&&d| d != 1));
+            if !(same_numel && squeezable) {
+                return Err(Error::CorruptModel {
+                    path: self.source.clone(),
+                    reason: format!(
+                        "tensor `{name}` has shape {:?} but config.json implies {:?}",
+                        t.dims(),
+                        shape
+                    ),
+                });
+            }
+        }
+        Ok(t.reshape(shape)?.to_dtype(dtype)?.to_device(&self.device)?)
+    }
+
+    /// The first of `names` that the checkpoint holds (tied weights are often stored once).
+    pub fn get_first(&self, names: &[&str], shape: &[usize]) -> Result<Tensor> {
+        match names.iter().find(|n| self.contains(n)) {
+            Some(n) => self.get(n, shape),
+            None => self.get(names[0], shape),
+        }
+    }
+
+    /// The file the tensors came from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// The dtype the model computes in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device tensors are placed on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weights() -> Weights {
+        let mut m = HashMap::new();
+        m.insert("a".to_string(), Tensor::zeros((1, 4), DType::F32, &Device::Cpu).unwrap());
+        Weights::from_tensors(m, PathBuf::from("x.safetensors"), DType::F32, &Device::Cpu)
+    }
+
+    #[test]
+    fn squeezes_unit_dims_but_rejects_wrong_shapes() {
+        let w = weights();
+        assert_eq!(w.get("a", &[4]).unwrap().dims(), &[4]);
+        let err = w.get("a", &[2, 2]).unwrap_err().to_string();
+        assert!(err.contains("shape"), "{err}");
+        let err = w.get("b", &[4]).unwrap_err().to_string();
+        assert!(err.contains("`b` is missing"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_corrupt_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("model.safetensors");
+        let err = Weights::load(&p, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("not found"), "{err}");
+        std::fs::write(&p, b"garbage garbage garbage").unwrap();
+        let err = Weights::load(&p, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+        let p = dir.path().join("pytorch_model.bin");
+        std::fs::write(&p, b"PK\x03\x04truncated").unwrap();
+        let err = Weights::load(&p, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("corrupt"), "{err}");
+    }
+}

@@ -1,0 +1,77 @@
+//! Command-line flags as clap parses them. This is the only module that knows clap; flags are
+//! validated into library types in the command modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Translate foreign-language news into English and write short briefings.
+#[derive(Debug, Parser)]
+#[command(name = "tolk", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate an article (or one sentence per line with --lines) into English.
+    Translate(TranslateArgs),
+}
+
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Plain text, the article's layout kept.
+    Text,
+    /// One JSON object for the whole input.
+    Json,
+    /// One JSON object per line (with --lines) or per sentence.
+    Jsonl,
+}
+
+/// Flags shared by every command that runs a model.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Compute dtype: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// CPU threads for matrix products (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Input file; `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+    /// Model: a Hub repo id (`owner/name[@revision]`) or a local folder.
+    #[arg(long, short, default_value = "Helsinki-NLP/opus-mt-da-en")]
+    pub model: String,
+    /// Translate each input line on its own: exactly one output line per input line.
+    #[arg(long)]
+    pub lines: bool,
+    /// Beam size (default: the model's generation config).
+    #[arg(long)]
+    pub beams: Option<usize>,
+    /// Longest translation of one sentence, in tokens (default: the model's max_length).
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Shortest translation of one sentence, in tokens.
+    #[arg(long)]
+    pub min_new_tokens: Option<usize>,
+    /// Padded source tokens per batch; sentences are grouped by length up to this budget.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_tokens: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}

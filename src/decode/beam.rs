@@ -1,0 +1,224 @@
+//! Beam search with transformers' bookkeeping: `2 × num_beams` candidates per step, finished
+//! hypotheses kept in `num_beams` slots ranked by length-penalised score, and the same
+//! early-stopping rules (`false` heuristic, `true`, `"never"`). Sentences whose result can no
+//! longer change are dropped from the model's state, so they stop costing compute.
+
+use super::{last_tokens, log_softmax_in_place, processors, rows_tensor, EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq};
+use crate::error::Result;
+
+/// The score transformers gives impossible or unused beams.
+const DEAD: f32 = -1.0e9;
+
+#[derive(Clone)]
+struct Beam {
+    tokens: Vec<u32>,
+    score: f32,
+}
+
+#[derive(Clone)]
+struct Slot {
+    beam: Beam,
+    finished: bool,
+}
+
+/// One source sentence's search.
+struct Search {
+    running: Vec<Beam>,
+    slots: Vec<Slot>,
+    /// transformers' `is_early_stop_heuristic_unsatisfied`.
+    open: bool,
+    done: bool,
+}
+
+/// Decode `batch` sentences of an already-encoded `state` with beam search.
+pub(super) fn search<M: Seq2Seq>(
+    model: &M,
+    mut state: M::State,
+    batch: usize,
+    cfg: &GenerationConfig,
+) -> Result<Vec<Hypothesis>> {
+    let nb = cfg.num_beams;
+    let device = model.device();
+    let vocab = model.vocab_size();
+    let max_length = cfg.effective_max_length();
+    let keep_k = (1 + cfg.eos_token_ids.len()).max(2) * nb;
+    let start = Beam {
+        tokens: vec![cfg.decoder_start_token_id],
+        score: 0.0,
+    };
+    let mut searches: Vec<Search> = (0..batch)
+        .map(|_| Search {
+            running: (0..nb)
+                .map(|b| Beam {
+                    score: if b == 0 { 0.0 } else { DEAD },
+                    ..start.clone()
+                })
+                .collect(),
+            slots: vec![
+                Slot {
+                    beam: Beam { tokens: Vec::new(), score: DEAD },
+                    finished: false
+                };
+                nb
+            ],
+            open: true,
+            done: false,
+        })
+        .collect();
+    // Each sentence gets `nb` rows of the model state.
+    let expand: Vec<usize> = (0..batch).flat_map(|i| std::iter::repeat_n(i, nb)).collect();
+    model.select(&mut state, &rows_tensor(&expand, device)?)?;
+    // `active[p]` is the sentence whose beams occupy state rows p*nb .. (p+1)*nb.
+    let mut active: Vec<usize> = (0..batch).collect();
+    let mut cur_len = 1;
+    while !active.is_empty() && cur_len < max_length {
+        let histories = active.iter().flat_map(|&s| searches[s].running.iter().map(|b| &b.tokens));
+        let tokens = last_tokens(histories, device)?;
+        let logits: Vec<Vec<f32>> = model.step(&mut state, &tokens)?.to_vec2()?;
+        let mut next_rows = Vec::with_capacity(active.len() * nb);
+        let mut still_active = Vec::with_capacity(active.len());
+        for (pos, &s) in active.iter().enumerate() {
+            let search = &mut searches[s];
+            let rows = &logits[pos * nb..(pos + 1) * nb];
+            let parents = step_sentence(search, rows, cfg, cur_len, keep_k, vocab);
+            cur_len_check(search, cfg, cur_len + 1, max_length);
+            if !search.done {
+                still_active.push(s);
+                next_rows.extend(parents.iter().map(|&b| pos * nb + b));
+            }
+        }
+        cur_len += 1;
+        active = still_active;
+        if !active.is_empty() && cur_len < max_length {
+            model.select(&mut state, &rows_tensor(&next_rows, device)?)?;
+        }
+    }
+    Ok(searches
+        .into_iter()
+        .map(|s| {
+            let best = s.slots.into_iter().next().expect("num_beams >= 1").beam;
+            Hypothesis {
+                tokens: best.tokens.get(1..).unwrap_or_default().to_vec(),
+                score: best.score,
+            }
+        })
+        .collect())
+}
+
+/// Advance one sentence by one token. Returns, for each new running beam, its parent beam.
+fn step_sentence(
+    search: &mut Search,
+    rows: &[Vec<f32>],
+    cfg: &GenerationConfig,
+    cur_len: usize,
+    keep_k: usize,
+    vocab: usize,
+) -> Vec<usize> {
+    let nb = cfg.num_beams;
+    let max_length = cfg.effective_max_length();
+    let mut scored: Vec<Vec<f32>> = Vec::with_capacity(nb);
+    for (beam, row) in search.running.iter().zip(rows) {
+        let mut lp = row.clone();
+        log_softmax_in_place(&mut lp);
+        processors::process(cfg, &mut lp, &beam.tokens);
+        for x in lp.iter_mut() {
+            *x += beam.score;
+        }
+        scored.push(lp);
+    }
+    let top = top_k(scored.iter().flatten().copied(), keep_k);
+    let candidates: Vec<(usize, Beam, bool)> = top
+        .iter()
+        .map(|&(idx, score)| {
+            let (parent, token) = (idx / vocab, (idx % vocab) as u32);
+            let mut tokens = search.running[parent].tokens.clone();
+            tokens.push(token);
+            let hits = cfg.is_eos(token) || cur_len + 1 >= max_length;
+            (parent, Beam { tokens, score }, hits)
+        })
+        .collect();
+
+    // Next running beams: the best candidates that did not just stop.
+    let run_scores = candidates.iter().map(|(_, b, hit)| if *hit { b.score + DEAD } else { b.score });
+    let chosen = top_k(run_scores, nb);
+    let parents = chosen.iter().map(|&(k, _)| candidates[k].0).collect();
+    let next_running = chosen
+        .iter()
+        .map(|&(k, score)| Beam {
+            tokens: candidates[k].1.tokens.clone(),
+            score,
+        })
+        .collect();
+
+    // Finished hypotheses: only the top `nb` candidates may enter, length-penalised.
+    let denom = (cur_len as f64).powf(f64::from(cfg.length_penalty)) as f32;
+    let full = search.slots.iter().all(|s| s.finished) && cfg.early_stopping == EarlyStopping::Always;
+    let mut merged: Vec<Slot> = std::mem::take(&mut search.slots);
+    for (k, (_, beam, hit)) in candidates.into_iter().enumerate() {
+        let just_finished = hit && k < nb;
+        let mut score = beam.score / denom;
+        if full {
+            score += DEAD;
+        }
+        if !search.open {
+            score += DEAD;
+        }
+        if !just_finished {
+            score += DEAD;
+        }
+        merged.push(Slot {
+            beam: Beam { tokens: beam.tokens, score },
+            finished: just_finished,
+        });
+    }
+    let best = top_k(merged.iter().map(|s| s.beam.score), nb);
+    search.slots = best.iter().map(|&(i, _)| merged[i].clone()).collect();
+    search.running = next_running;
+    parents
+}
+
+/// After a step (the output now `cur_len` long): can this sentence's result still change?
+fn cur_len_check(search: &mut Search, cfg: &GenerationConfig, cur_len: usize, max_length: usize) {
+    let lp = f64::from(cfg.length_penalty);
+    let best_len = if cfg.early_stopping == EarlyStopping::Never && lp > 0.0 {
+        max_length - 1
+    } else {
+        cur_len - 1
+    };
+    let best_possible = search.running[0].score / (best_len as f64).powf(lp) as f32;
+    let worst = search.slots.iter().map(|s| s.beam.score).fold(f32::INFINITY, f32::min);
+    let improvable = search
+        .slots
+        .iter()
+        .any(|s| best_possible > if s.finished { worst } else { DEAD });
+    search.open &= improvable;
+    let all_finished = search.slots.iter().all(|s| s.finished);
+    search.done = !search.open || (all_finished && cfg.early_stopping == EarlyStopping::Always) || cur_len >= max_length;
+}
+
+/// The `k` largest values with their positions, largest first; ties keep the lower position first.
+fn top_k(values: impl Iterator<Item = f32>, k: usize) -> Vec<(usize, f32)> {
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, v) in values.enumerate() {
+        if best.len() == k && !(v > best[k - 1].1) {
+            continue;
+        }
+        let at = best.partition_point(|&(_, b)| b >= v);
+        best.insert(at, (i, v));
+        best.truncate(k);
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_k;
+
+    #[test]
+    fn top_k_orders_by_value_then_position() {
+        let v = [1.0, 5.0, 3.0, 5.0, f32::NEG_INFINITY, 4.0];
+        assert_eq!(top_k(v.into_iter(), 3), vec![(1, 5.0), (3, 5.0), (5, 4.0)]);
+        let v = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.0];
+        assert_eq!(top_k(v.into_iter(), 3), vec![(2, 0.0), (0, f32::NEG_INFINITY), (1, f32::NEG_INFINITY)]);
+    }
+}

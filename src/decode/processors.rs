@@ -1,0 +1,160 @@
+//! Logits processors: the rules that reshape one row of next-token scores before a token is
+//! chosen (repetition penalty, n-gram blocking, banned words, minimum and forced lengths).
+//!
+//! They run in transformers' order on host `f32` scores, with `history` being the row's decoder
+//! tokens so far, start token included. Greedy search applies them to raw logits, beam search to
+//! log-probabilities, as transformers does. This module never touches tensors or the model.
+
+use super::config::GenerationConfig;
+
+/// Apply every processor the config enables to one row of scores.
+pub fn process(cfg: &GenerationConfig, scores: &mut [f32], history: &[u32]) {
+    let cur_len = history.len();
+    if cfg.repetition_penalty != 1.0 {
+        repetition_penalty(scores, history, cfg.repetition_penalty);
+    }
+    if cfg.no_repeat_ngram_size > 0 {
+        for t in banned_ngram_tokens(history, cfg.no_repeat_ngram_size) {
+            ban(scores, t);
+        }
+    }
+    for word in &cfg.bad_words_ids {
+        // transformers never bans an end-of-sequence token through bad_words_ids.
+        if word.len() == 1 && cfg.is_eos(word[0]) {
+            continue;
+        }
+        if let Some((&last, prefix)) = word.split_last() {
+            if history.ends_with(prefix) {
+                ban(scores, last);
+            }
+        }
+    }
+    if cur_len < cfg.min_length {
+        ban_eos(cfg, scores);
+    }
+    if cfg.min_new_tokens > 0 && cur_len.saturating_sub(1) < cfg.min_new_tokens {
+        ban_eos(cfg, scores);
+    }
+    if let Some(bos) = cfg.forced_bos_token_id {
+        if cur_len == 1 {
+            force(scores, &[bos]);
+        }
+    }
+    if let Some(eos) = cfg.forced_eos_token_id {
+        if cur_len + 1 == cfg.effective_max_length() {
+            force(scores, &[eos]);
+        }
+    }
+}
+
+fn ban(scores: &mut [f32], id: u32) {
+    if let Some(s) = scores.get_mut(id as usize) {
+        *s = f32::NEG_INFINITY;
+    }
+}
+
+fn ban_eos(cfg: &GenerationConfig, scores: &mut [f32]) {
+    for &e in &cfg.eos_token_ids {
+        ban(scores, e);
+    }
+}
+
+fn force(scores: &mut [f32], ids: &[u32]) {
+    scores.fill(f32::NEG_INFINITY);
+    for &id in ids {
+        if let Some(s) = scores.get_mut(id as usize) {
+            *s = 0.0;
+        }
+    }
+}
+
+/// Divide positive and multiply negative scores of every token already in `history`.
+fn repetition_penalty(scores: &mut [f32], history: &[u32], penalty: f32) {
+    let mut seen = history.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    for id in seen {
+        if let Some(s) = scores.get_mut(id as usize) {
+            *s = if *s < 0.0 { *s * penalty } else { *s / penalty };
+        }
+    }
+}
+
+/// Tokens that would complete an n-gram already present in `history`.
+fn banned_ngram_tokens(history: &[u32], n: usize) -> Vec<u32> {
+    let len = history.len();
+    if len + 1 < n {
+        return Vec::new();
+    }
+    let prefix = &history[len + 1 - n..];
+    history
+        .windows(n)
+        .filter(|w| &w[..n - 1] == prefix)
+        .map(|w| w[n - 1])
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GenerationConfig {
+        GenerationConfig::new(0, 5, 5)
+    }
+
+    #[test]
+    fn ngram_blocking_bans_the_completing_token() {
+        assert_eq!(banned_ngram_tokens(&[5, 1, 2, 1], 2), vec![2]);
+        assert_eq!(banned_ngram_tokens(&[5, 1, 2, 3, 1, 2], 3), vec![3]);
+        assert!(banned_ngram_tokens(&[5], 3).is_empty());
+        // With n = 1 every token seen is banned.
+        assert_eq!(banned_ngram_tokens(&[5, 1], 1), vec![5, 1]);
+    }
+
+    #[test]
+    fn repetition_penalty_pushes_seen_tokens_down() {
+        let mut s = vec![2.0, -2.0, 2.0, 0.5];
+        repetition_penalty(&mut s, &[0, 1, 1], 2.0);
+        assert_eq!(s, vec![1.0, -4.0, 2.0, 0.5]);
+    }
+
+    #[test]
+    fn min_length_and_forced_eos() {
+        let mut c = cfg();
+        c.min_length = 3;
+        let mut s = vec![1.0; 6];
+        process(&c, &mut s, &[5, 1]);
+        assert_eq!(s[0], f32::NEG_INFINITY);
+        let mut s = vec![1.0; 6];
+        process(&c, &mut s, &[5, 1, 2]);
+        assert_eq!(s[0], 1.0);
+
+        c.min_length = 0;
+        c.max_length = 4;
+        c.forced_eos_token_id = Some(0);
+        let mut s = vec![1.0; 6];
+        process(&c, &mut s, &[5, 1, 2]);
+        assert_eq!(s, vec![0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn bad_words_single_and_sequence_but_never_eos() {
+        let mut c = cfg();
+        c.bad_words_ids = vec![vec![5], vec![0], vec![1, 2]];
+        let mut s = vec![1.0; 6];
+        process(&c, &mut s, &[5, 1]);
+        assert_eq!(s, vec![1.0, 1.0, f32::NEG_INFINITY, 1.0, 1.0, f32::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn min_new_tokens_counts_after_the_start_token() {
+        let mut c = cfg();
+        c.min_new_tokens = 2;
+        let mut s = vec![1.0; 6];
+        process(&c, &mut s, &[5, 1]);
+        assert_eq!(s[0], f32::NEG_INFINITY);
+        let mut s = vec![1.0; 6];
+        process(&c, &mut s, &[5, 1, 1]);
+        assert_eq!(s[0], 1.0);
+    }
+}

@@ -1,0 +1,86 @@
+//! Device and dtype choice: parse `cpu`, `cuda`, `cuda:N` and `f32|f16|bf16`, and say clearly
+//! when a build or machine cannot honour them.
+
+use std::str::FromStr;
+
+use candle_core::{DType, Device};
+
+use crate::error::{Error, Result};
+
+/// Where to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    #[default]
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse) {
+                Some(Ok(n)) => Ok(Self::Cuda(n)),
+                _ => Err(Error::InvalidArgument(format!(
+                    "unknown device `{s}`: use cpu, cuda or cuda:N"
+                ))),
+            },
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// Open the device; a CUDA request on a build without the `cuda` feature is a clear error.
+    pub fn open(self) -> Result<Device> {
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda(n) => {
+                if !candle_core::utils::cuda_is_available() {
+                    return Err(Error::Unsupported(
+                        "this tolk was built without CUDA; rebuild with `--features cuda` or use --device cpu".into(),
+                    ));
+                }
+                Device::new_cuda(n).map_err(|e| {
+                    Error::Unsupported(format!("cannot open CUDA device {n}: {e}"))
+                })
+            }
+        }
+    }
+}
+
+/// Parse a compute dtype name.
+pub fn parse_dtype(s: &str) -> Result<DType> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "f16" | "float16" => Ok(DType::F16),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        other => Err(Error::InvalidArgument(format!(
+            "unknown dtype `{other}`: use f32, f16 or bf16"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices_and_dtypes() {
+        assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
+        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!("CUDA:1".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(1));
+        assert!("tpu".parse::<DeviceSpec>().is_err());
+        assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
+        assert!(parse_dtype("int4").is_err());
+    }
+
+    #[test]
+    #[cfg(not(feature = "cuda"))]
+    fn cuda_without_the_feature_is_a_clear_error() {
+        let err = DeviceSpec::Cuda(0).open().unwrap_err().to_string();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}
