@@ -96,6 +96,14 @@ impl GenerationConfig {
         Ok(cfg)
     }
 
+    /// Override settings from a JSON object with transformers' key names (as `generate(**kwargs)` takes them).
+    pub fn apply_json(&mut self, overrides: &serde_json::Value) -> Result<()> {
+        let raw: RawGeneration = serde_json::from_value(overrides.clone())
+            .map_err(|e| Error::InvalidArgument(format!("generation settings: {e}")))?;
+        raw.apply(self);
+        Ok(())
+    }
+
     /// The longest output, start token included.
     pub fn effective_max_length(&self) -> usize {
         self.max_new_tokens.map_or(self.max_length, |n| n + 1)

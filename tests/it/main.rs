@@ -1,1 +1,4 @@
+//! tolk's integration tests: one test binary, one module per concern.
 
+mod common;
+mod marian_parity;

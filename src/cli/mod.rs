@@ -1,0 +1,26 @@
+//! The `tolk` command line: clap flags ([`args`]) are parsed, validated into library types, and
+//! handed to one module per command. Only this layer uses `anyhow`, prints, or draws progress.
+
+pub mod args;
+mod input;
+mod progress;
+mod translate;
+
+use anyhow::Result;
+
+pub use args::Cli;
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        args::Command::Translate(a) => translate::run(a),
+    }
+}
+
+/// Apply `--threads` before any thread pool starts.
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads.filter(|&n| n > 0) {
+        // candle sizes its matmul thread pool from RAYON_NUM_THREADS; set before any work starts.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}

@@ -1,0 +1,247 @@
+//! Translating text: a [`Translator`] ties a model, its tokenizer and its decoding defaults
+//! together, and translates sentences in length-sorted token-budget batches, articles with
+//! their layout kept, or one line at a time.
+//!
+//! Sentences longer than the model's source window are split at safe points first and their
+//! translations joined: never a crash, never silent truncation.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+
+use super::batch::{plan_batches, scatter};
+use super::segment::{segment, segment_lines, split_long, Document};
+use crate::arch::{Marian, MarianConfig, Weights};
+use crate::decode::{generate, GenerationConfig, Seq2Seq};
+use crate::error::{Error, Result};
+use crate::hub::ModelSource;
+use crate::tokenize::{self, TextTokenizer};
+
+/// Where and in which precision a model runs.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub device: Device,
+    pub dtype: DType,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            dtype: DType::F32,
+        }
+    }
+}
+
+/// How sentences are grouped for the model.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Padded source tokens per batch (longest sentence × sentences).
+    pub max_batch_tokens: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            max_batch_tokens: 4096,
+        }
+    }
+}
+
+/// One sentence and its translation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SentencePair {
+    pub source: String,
+    pub translation: String,
+}
+
+/// A translated text: the text in the source's layout, and its sentences.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Translation {
+    pub text: String,
+    pub sentences: Vec<SentencePair>,
+}
+
+/// A translation model ready to use.
+pub struct Translator {
+    model: Marian,
+    tokenizer: Box<dyn TextTokenizer>,
+    generation: GenerationConfig,
+    description: String,
+}
+
+/// The tokenizer files a Marian repo may have; fetched before the tokenizer is built.
+const TOKENIZER_FILES: &[&str] = &[
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "source.spm",
+    "target.spm",
+    "vocab.json",
+    "target_vocab.json",
+];
+
+impl Translator {
+    /// Load config, weights and tokenizer from a resolved model source.
+    pub fn load(source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
+        let config_path = source.file("config.json")?;
+        let generation_path = source.optional_file("generation_config.json")?;
+        let mut dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for name in TOKENIZER_FILES {
+            if let Some(p) = source.optional_file(name)? {
+                dir = p.parent().map(Path::to_path_buf).unwrap_or(dir);
+            }
+        }
+        let cfg = MarianConfig::from_file(&config_path)?;
+        let generation = GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
+        let tokenizer = tokenize::load(&dir)?;
+        let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+        let model = Marian::new(cfg, &weights)?;
+        let special = tokenizer.special();
+        if special.decoder_vocab_size > model.vocab_size() {
+            return Err(Error::Config {
+                path: config_path,
+                reason: format!(
+                    "the tokenizer's target vocabulary ({}) is larger than the model's ({}); \
+                     the folder mixes files of different models",
+                    special.decoder_vocab_size,
+                    model.vocab_size()
+                ),
+            });
+        }
+        Ok(Self {
+            model,
+            tokenizer,
+            generation,
+            description: source.describe(),
+        })
+    }
+
+    /// Decoding settings used by every call (the model's defaults until changed).
+    pub fn generation_mut(&mut self) -> &mut GenerationConfig {
+        &mut self.generation
+    }
+
+    /// Decoding settings.
+    pub fn generation(&self) -> &GenerationConfig {
+        &self.generation
+    }
+
+    /// Where the model came from.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &dyn TextTokenizer {
+        self.tokenizer.as_ref()
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Marian {
+        &self.model
+    }
+
+    /// Translate independent sentences; `progress` is called with how many more sentences are
+    /// done (adding up to `sentences.len()`). Blank sentences translate to empty strings.
+    pub fn translate_sentences<S: AsRef<str>>(
+        &self,
+        sentences: &[S],
+        batching: BatchOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<String>> {
+        // Cut every sentence into pieces the encoder can take, and remember which sentence each piece is from.
+        let max_src = self.model.max_source_len();
+        let count = |s: &str| self.tokenizer.count_tokens(s).unwrap_or(usize::MAX);
+        let mut owner = Vec::new();
+        let mut pieces = Vec::new();
+        for (i, s) in sentences.iter().enumerate() {
+            let s = s.as_ref().trim();
+            if s.is_empty() {
+                continue;
+            }
+            let ids = self.tokenizer.encode(s)?;
+            if ids.len() <= max_src {
+                owner.push(i);
+                pieces.push(ids);
+                continue;
+            }
+            for part in split_long(s, max_src, &count) {
+                let ids = self.tokenizer.encode(&part)?;
+                if ids.len() > max_src {
+                    return Err(Error::InvalidArgument(format!(
+                        "a piece of {} tokens cannot be split below the model's {max_src}-token limit",
+                        ids.len()
+                    )));
+                }
+                owner.push(i);
+                pieces.push(ids);
+            }
+        }
+        let vocab = self.model.config().vocab_size;
+        if let Some(bad) = pieces.iter().flatten().find(|&&id| id as usize >= vocab) {
+            return Err(Error::Tokenizer(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}; the tokenizer files do not belong to this model"
+            )));
+        }
+        // Blank sentences are done already.
+        progress(sentences.len() - owner.iter().collect::<std::collections::BTreeSet<_>>().len());
+        let lengths: Vec<usize> = pieces.iter().map(Vec::len).collect();
+        let batches = plan_batches(&lengths, batching.max_batch_tokens, None);
+        let mut results = Vec::with_capacity(batches.len());
+        for batch in &batches {
+            let sources: Vec<Vec<u32>> = batch.iter().map(|&i| pieces[i].clone()).collect();
+            let hyps = generate(&self.model, &sources, &self.generation)?;
+            let texts = hyps
+                .iter()
+                .map(|h| self.tokenizer.decode(&h.tokens))
+                .collect::<Result<Vec<_>>>()?;
+            let mut done_sentences = 0;
+            for &i in batch {
+                // A sentence counts as done when its last piece is translated.
+                if owner.get(i + 1) != Some(&owner[i]) {
+                    done_sentences += 1;
+                }
+            }
+            progress(done_sentences);
+            results.push(texts);
+        }
+        let translated = scatter(&batches, results, pieces.len())?;
+        let mut out = vec![String::new(); sentences.len()];
+        for (i, text) in owner.into_iter().zip(translated) {
+            let slot = &mut out[i];
+            if !slot.is_empty() && !text.is_empty() {
+                slot.push(' ');
+            }
+            slot.push_str(text.trim());
+        }
+        Ok(out)
+    }
+
+    /// Translate an article: sentences are found, translated in batches, and put back in the
+    /// article's layout (lines, blank lines, indentation, dialogue dashes).
+    pub fn translate_text(&self, text: &str, batching: BatchOptions, progress: &mut dyn FnMut(usize)) -> Result<Translation> {
+        self.translate_document(&segment(text), batching, progress)
+    }
+
+    /// Translate each line on its own: exactly one output line per input line.
+    pub fn translate_lines(&self, text: &str, batching: BatchOptions, progress: &mut dyn FnMut(usize)) -> Result<Translation> {
+        self.translate_document(&segment_lines(text), batching, progress)
+    }
+
+    /// Translate an already-segmented document.
+    pub fn translate_document(&self, doc: &Document, batching: BatchOptions, progress: &mut dyn FnMut(usize)) -> Result<Translation> {
+        let sources: Vec<&str> = doc.sentences().collect();
+        let translations = self.translate_sentences(&sources, batching, progress)?;
+        let text = doc.reassemble(&translations)?;
+        let sentences = sources
+            .into_iter()
+            .zip(translations)
+            .map(|(s, t)| SentencePair {
+                source: s.to_string(),
+                translation: t,
+            })
+            .collect();
+        Ok(Translation { text, sentences })
+    }
+}
