@@ -29,8 +29,8 @@ pub fn plan_batches(
         let len = lengths[i].max(1);
         if !current.is_empty() {
             let widest = longest.max(len);
-            let fits = current.len() < cap
-                && widest.saturating_mul(current.len() + 1) <= max_batch_tokens;
+            let fits =
+                current.len() < cap && widest.saturating_mul(current.len() + 1) <= max_batch_tokens;
             if fits {
                 current.push(i);
                 longest = widest;
@@ -129,7 +129,10 @@ mod tests {
                 seen[i] += 1;
             }
             if b.len() > 1 {
-                assert!(padded_cost(lengths, b) <= budget, "over budget: {b:?} of {lengths:?}");
+                assert!(
+                    padded_cost(lengths, b) <= budget,
+                    "over budget: {b:?} of {lengths:?}"
+                );
             }
             if let Some(c) = cap {
                 assert!(b.len() <= c.max(1));
@@ -164,7 +167,10 @@ mod tests {
         // 10*3 = 30 fits, a 4th would cost 40; the 50 alone exceeds 30 and stands alone.
         let plan = plan_batches(&[10, 50, 10, 10, 10, 5], 30, None);
         assert_eq!(plan, vec![vec![1], vec![0, 2, 3], vec![4, 5]]);
-        assert_eq!(plan_batches(&[3, 3, 3], 100, Some(2)), vec![vec![0, 1], vec![2]]);
+        assert_eq!(
+            plan_batches(&[3, 3, 3], 100, Some(2)),
+            vec![vec![0, 1], vec![2]]
+        );
         assert_eq!(plan_batches(&[3, 3], 100, Some(0)), vec![vec![0], vec![1]]);
         assert_eq!(plan_batches(&[0, 0, 0], 2, None), vec![vec![0, 1], vec![2]]);
         assert!(plan_batches(&[], 10, None).is_empty());

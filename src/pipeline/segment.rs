@@ -175,7 +175,21 @@ impl Document {
 fn is_closing(c: char) -> bool {
     matches!(
         c,
-        '"' | '\'' | '”' | '“' | '’' | '»' | '«' | '›' | '‹' | ')' | ']' | '}' | '」' | '』' | '）' | '】'
+        '"' | '\''
+            | '”'
+            | '“'
+            | '’'
+            | '»'
+            | '«'
+            | '›'
+            | '‹'
+            | ')'
+            | ']'
+            | '}'
+            | '」'
+            | '』'
+            | '）'
+            | '】'
     )
 }
 
@@ -306,7 +320,9 @@ pub fn split_sentences(body: &str, abbr: &Abbreviations) -> (Vec<String>, Vec<St
             break;
         }
         let split = if cjk {
-            !had_close || had_ws || is_opening(cs[j].1)
+            // Without a space, the run must end in 。！？ so that reassembly can tell the join is CJK.
+            let ends_cjk = is_cjk_terminator(cs[run_end - 1].1);
+            (had_ws || ends_cjk) && (!had_close || had_ws || is_opening(cs[j].1))
         } else {
             had_ws
                 && starts_sentence(cs[j].1)
@@ -398,7 +414,8 @@ fn keeps_together(
             p -= 1;
         }
         if p < prev_end {
-            let prev = body[cs[p].0..cs[prev_end - 1].0 + cs[prev_end - 1].1.len_utf8()].to_lowercase();
+            let prev =
+                body[cs[p].0..cs[prev_end - 1].0 + cs[prev_end - 1].1.len_utf8()].to_lowercase();
             return abbr.is_ordinal_cue(&prev);
         }
     }

@@ -80,18 +80,17 @@ pub fn rejoin(pieces: &[LongPiece]) -> String {
 type Cut = (usize, usize);
 
 fn best_cut(s: &str) -> Option<Cut> {
-    let levels: [&dyn Fn(&str) -> Vec<Cut>; 6] = [
-        &|s| after_punct(s, ';', &['；']),
-        &|s| after_punct(s, ':', &['：']),
-        &before_dash,
-        &|s| after_punct(s, ',', &['，', '、']),
-        &whitespace,
-        &char_boundaries,
-    ];
     let mid = s.len() / 2;
-    levels.iter().find_map(|level| {
-        level(s)
-            .into_iter()
+    (0..6).find_map(|level| {
+        let cuts = match level {
+            0 => after_punct(s, ';', &['；']),
+            1 => after_punct(s, ':', &['：']),
+            2 => before_dash(s),
+            3 => after_punct(s, ',', &['，', '、']),
+            4 => whitespace(s),
+            _ => char_boundaries(s),
+        };
+        cuts.into_iter()
             .filter(|&(l, r)| l > 0 && r < s.len() && l <= r)
             .min_by_key(|&(l, r)| ((l + r) / 2).abs_diff(mid))
     })
@@ -121,7 +120,9 @@ fn before_dash(s: &str) -> Vec<Cut> {
     let mut cuts = Vec::new();
     for k in 1..cs.len().saturating_sub(1) {
         let (b, c) = cs[k];
-        if matches!(c, '-' | '–' | '—') && cs[k + 1].1.is_whitespace() && cs[k - 1].1.is_whitespace()
+        if matches!(c, '-' | '–' | '—')
+            && cs[k + 1].1.is_whitespace()
+            && cs[k - 1].1.is_whitespace()
         {
             let l = s[..b].trim_end().len();
             cuts.push((l, b));

@@ -28,20 +28,34 @@ fn plain_sentences_in_several_languages() {
     assert_split("¿Vienes? ¡Sí! Bueno.", &["¿Vienes?", "¡Sí!", "Bueno."]);
     assert_split("Он пришёл. Она ушла.", &["Он пришёл.", "Она ушла."]);
     assert_split("Przyszedł. Łukasz też.", &["Przyszedł.", "Łukasz też."]);
-    assert_split("Det regnede. 15 mennesker døde.", &["Det regnede.", "15 mennesker døde."]);
-    assert_split("Det er slut. – Nej, sagde hun.", &["Det er slut.", "– Nej, sagde hun."]);
-    assert_split("Vent lige... Hvad?!  Nej.", &["Vent lige...", "Hvad?!", "Nej."]);
+    assert_split(
+        "Det regnede. 15 mennesker døde.",
+        &["Det regnede.", "15 mennesker døde."],
+    );
+    assert_split(
+        "Det er slut. – Nej, sagde hun.",
+        &["Det er slut.", "– Nej, sagde hun."],
+    );
+    assert_split(
+        "Vent lige... Hvad?!  Nej.",
+        &["Vent lige...", "Hvad?!", "Nej."],
+    );
 }
 
 #[test]
 fn no_split_before_lower_case() {
-    assert_split("Det var kl. 3. og så gik han.", &["Det var kl. 3. og så gik han."]);
+    assert_split(
+        "Det var kl. 3. og så gik han.",
+        &["Det var kl. 3. og så gik han."],
+    );
     assert_split("Hvad? spurgte hun.", &["Hvad? spurgte hun."]);
 }
 
 #[test]
 fn abbreviations_danish() {
-    for a in ["bl.a.", "f.eks.", "ca.", "nr.", "dvs.", "jf.", "hhv.", "mht.", "pga.", "kl."] {
+    for a in [
+        "bl.a.", "f.eks.", "ca.", "nr.", "dvs.", "jf.", "hhv.", "mht.", "pga.", "kl.",
+    ] {
         let t = format!("Han nævnte {a} Obama og Putin.");
         assert_eq!(split_in("da", &t), vec![t.clone()], "{a}");
         assert_eq!(split(&t), vec![t.clone()], "{a} (union)");
@@ -55,9 +69,15 @@ fn abbreviations_that_may_end_a_sentence() {
         "De købte æbler, pærer osv. Derefter gik de.",
         &["De købte æbler, pærer osv.", "Derefter gik de."],
     );
-    assert_split("Huse, biler m.m. Det er dyrt.", &["Huse, biler m.m.", "Det er dyrt."]);
+    assert_split(
+        "Huse, biler m.m. Det er dyrt.",
+        &["Huse, biler m.m.", "Det er dyrt."],
+    );
     assert_split("Æbler osv. og pærer.", &["Æbler osv. og pærer."]);
-    assert_split("Steg 5 pct. Det er meget.", &["Steg 5 pct.", "Det er meget."]);
+    assert_split(
+        "Steg 5 pct. Det er meget.",
+        &["Steg 5 pct.", "Det er meget."],
+    );
 }
 
 #[test]
@@ -78,13 +98,49 @@ fn abbreviations_german_english_french() {
     ] {
         assert_eq!(split(t), vec![t.to_string()], "{t}");
     }
-    assert_split("Er kam usw. Dann ging er.", &["Er kam usw.", "Dann ging er."]);
+    assert_split(
+        "Er kam usw. Dann ging er.",
+        &["Er kam usw.", "Dann ging er."],
+    );
+}
+
+#[test]
+fn abbreviations_other_languages() {
+    for (lang, t) in [
+        ("sv", "Han köpte t.ex. Äpplen och s.k. Päron."),
+        ("no", "Hun kom bl.a. fra Oslo, jf. Avtalen."),
+        ("es", "Vino el Sr. García con la Sra. López."),
+        ("it", "Il Sig. Rossi e il Dott. Bianchi."),
+        ("nl", "Hij kocht bijv. Appels, d.w.z. Fruit."),
+        ("pl", "Kupił np. Jabłka, tzn. Owoce."),
+        ("ru", "Он купил, т.е. Яблоки, в г. Москве."),
+    ] {
+        assert_eq!(split_in(lang, t), vec![t.to_string()], "{lang}: {t}");
+        assert_eq!(split(t), vec![t.to_string()], "union: {t}");
+    }
+    assert_eq!(
+        split_in("nl", "Appels, peren enz. Daarna niets."),
+        ["Appels, peren enz.", "Daarna niets."]
+    );
+    assert_eq!(
+        split_in("ru", "Яблоки и т.д. Потом ушёл."),
+        ["Яблоки и т.д.", "Потом ушёл."]
+    );
+    // Language lists differ: German "bzw." is no abbreviation to the Danish list.
+    assert_eq!(split_in("da", "Rødt bzw. Grønt."), ["Rødt bzw.", "Grønt."]);
+    assert_eq!(split_in("de", "Rot bzw. Grün."), ["Rot bzw. Grün."]);
 }
 
 #[test]
 fn month_abbreviations() {
-    assert_split("Det skete 3. okt. 2015 i Paris.", &["Det skete 3. okt. 2015 i Paris."]);
-    assert_split("Mødet er i jan. Det bliver godt.", &["Mødet er i jan. Det bliver godt."]);
+    assert_split(
+        "Det skete 3. okt. 2015 i Paris.",
+        &["Det skete 3. okt. 2015 i Paris."],
+    );
+    assert_split(
+        "Mødet er i jan. Det bliver godt.",
+        &["Mødet er i jan. Det bliver godt."],
+    );
 }
 
 #[test]
@@ -92,28 +148,49 @@ fn numbers_and_ordinal_dates() {
     assert_split("Prisen steg 3.5 procent.", &["Prisen steg 3.5 procent."]);
     assert_split("Det kostede 1.000 kroner.", &["Det kostede 1.000 kroner."]);
     assert_split("Mødet er 1. januar i år.", &["Mødet er 1. januar i år."]);
-    assert_split("Han kom 24. september. Hun kom senere.", &["Han kom 24. september.", "Hun kom senere."]);
-    assert_split("Er kam am 3. Oktober nach Berlin.", &["Er kam am 3. Oktober nach Berlin."]);
+    assert_split(
+        "Han kom 24. september. Hun kom senere.",
+        &["Han kom 24. september.", "Hun kom senere."],
+    );
+    assert_split(
+        "Er kam am 3. Oktober nach Berlin.",
+        &["Er kam am 3. Oktober nach Berlin."],
+    );
     assert_split("Am 1. Mai ist frei.", &["Am 1. Mai ist frei."]);
     assert_eq!(
         split_in("de", "Der 2. Weltkrieg endete 1945. Danach kam Frieden."),
         ["Der 2. Weltkrieg endete 1945.", "Danach kam Frieden."]
     );
-    assert_split("Det skete i 2015. Han døde.", &["Det skete i 2015.", "Han døde."]);
+    assert_split(
+        "Det skete i 2015. Han døde.",
+        &["Det skete i 2015.", "Han døde."],
+    );
 }
 
 #[test]
 fn initials() {
-    assert_split("John F. Kennedy blev skudt.", &["John F. Kennedy blev skudt."]);
-    assert_split("Bogen af J.R.R. Tolkien er lang.", &["Bogen af J.R.R. Tolkien er lang."]);
+    assert_split(
+        "John F. Kennedy blev skudt.",
+        &["John F. Kennedy blev skudt."],
+    );
+    assert_split(
+        "Bogen af J.R.R. Tolkien er lang.",
+        &["Bogen af J.R.R. Tolkien er lang."],
+    );
     assert_split("Hun hedder A. B. Jensen.", &["Hun hedder A. B. Jensen."]);
 }
 
 #[test]
 fn ellipses_inside_sentences() {
     assert_split("Han ventede … og ventede.", &["Han ventede … og ventede."]);
-    assert_split("Han ventede... og ventede.", &["Han ventede... og ventede."]);
-    assert_split("Han sagde (...) Det var alt.", &["Han sagde (...) Det var alt."]);
+    assert_split(
+        "Han ventede... og ventede.",
+        &["Han ventede... og ventede."],
+    );
+    assert_split(
+        "Han sagde (...) Det var alt.",
+        &["Han sagde (...) Det var alt."],
+    );
     assert_split("Vi venter … Obama kommer.", &["Vi venter … Obama kommer."]);
     assert_split("Vi venter… Obama kommer.", &["Vi venter…", "Obama kommer."]);
 }
@@ -127,14 +204,26 @@ fn quotes() {
     assert_split("„Ja.“ sagte er.", &["„Ja.“ sagte er."]);
     assert_split("Han sagde nej. »Aldrig.«", &["Han sagde nej.", "»Aldrig.«"]);
     assert_split("« Oui. » Il part.", &["« Oui. »", "Il part."]);
-    assert_split("He left. \"Why?\" she asked.", &["He left.", "\"Why?\" she asked."]);
-    assert_split("Det var slut (helt). Hun gik.", &["Det var slut (helt).", "Hun gik."]);
+    assert_split(
+        "He left. \"Why?\" she asked.",
+        &["He left.", "\"Why?\" she asked."],
+    );
+    assert_split(
+        "Det var slut (helt). Hun gik.",
+        &["Det var slut (helt).", "Hun gik."],
+    );
 }
 
 #[test]
 fn cjk_sentences() {
-    assert_split("我来了。他走了！你呢？", &["我来了。", "他走了！", "你呢？"]);
-    assert_split("今日は晴れです。明日は雨です。", &["今日は晴れです。", "明日は雨です。"]);
+    assert_split(
+        "我来了。他走了！你呢？",
+        &["我来了。", "他走了！", "你呢？"],
+    );
+    assert_split(
+        "今日は晴れです。明日は雨です。",
+        &["今日は晴れです。", "明日は雨です。"],
+    );
     assert_split("「はい。」と彼は言った。", &["「はい。」と彼は言った。"]);
     assert_split("他说：“好。”然后走了。", &["他说：“好。”然后走了。"]);
     assert_split("“好。”“不。”", &["“好。”", "“不。”"]);
@@ -189,12 +278,20 @@ fn reassemble_translations() {
     assert_eq!(out, "Title\n\n- Hello. Goodbye.\n  Yes.");
     assert!(doc.reassemble(&["only one"]).is_err());
     // An empty translation is left out with its separator.
-    let out = doc.reassemble(&["Title", "", "Goodbye.", " Yes. "]).unwrap();
+    let out = doc
+        .reassemble(&["Title", "", "Goodbye.", " Yes. "])
+        .unwrap();
     assert_eq!(out, "Title\n\n- Goodbye.\n  Yes.");
     // CJK sources had no space between sentences; English translations get one.
     let cjk = segment("我来了。他走了。");
-    assert_eq!(cjk.reassemble(&["I came.", "He left."]).unwrap(), "I came. He left.");
-    assert_eq!(cjk.reassemble(&["\"Yes.\"", "\"No.\""]).unwrap(), "\"Yes.\" \"No.\"");
+    assert_eq!(
+        cjk.reassemble(&["I came.", "He left."]).unwrap(),
+        "I came. He left."
+    );
+    assert_eq!(
+        cjk.reassemble(&["\"Yes.\"", "\"No.\""]).unwrap(),
+        "\"Yes.\" \"No.\""
+    );
 }
 
 #[test]
@@ -226,7 +323,11 @@ fn split_long_prefers_strong_punctuation() {
     let s = "Rusland støtter Assad – noget der vækker bekymring i Washington";
     assert_eq!(
         split_long(s, 5, &words),
-        ["Rusland støtter Assad", "– noget der vækker", "bekymring i Washington"]
+        [
+            "Rusland støtter Assad",
+            "– noget der vækker",
+            "bekymring i Washington"
+        ]
     );
     let s = "a b c d e f g h";
     assert_eq!(split_long(s, 4, &words), ["a b c d", "e f g h"]);
