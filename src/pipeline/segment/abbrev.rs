@@ -17,7 +17,7 @@ struct LangTable {
     codes: &'static [&'static str],
     never_end: &'static [&'static str],
     may_end: &'static [&'static str],
-    /// Words after which "<number>." is an ordinal even before a capitalised word
+    /// Words after which `<number>.` is an ordinal even before a capitalised word
     /// (German "am 3. Oktober", "der 2. Weltkrieg").
     ordinal_cues: &'static [&'static str],
 }
@@ -206,7 +206,7 @@ const LANGS: &[LangTable] = &[
     },
 ];
 
-/// Month names and stems (lower-case) that make "<number>." an ordinal date ("1. januar", "3. Oktober").
+/// Month names and stems (lower-case) that make `<number>.` an ordinal date ("1. januar", "3. Oktober").
 const MONTHS: &[&str] = &[
     "januar",
     "januari",
@@ -288,7 +288,7 @@ impl Abbreviations {
         self.may_end.contains(word)
     }
 
-    /// `word` (lower-case) before "<number>." marks the number as an ordinal.
+    /// `word` (lower-case) before `<number>.` marks the number as an ordinal.
     pub fn is_ordinal_cue(&self, word: &str) -> bool {
         self.ordinal_cues.contains(word)
     }
