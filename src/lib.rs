@@ -9,6 +9,7 @@
 //! - [`device`]: device and dtype choice.
 
 pub mod error;
+pub mod pipeline;
 
 pub use error::{Error, Result};
 pub mod arch;

@@ -2,3 +2,4 @@
 
 mod common;
 mod marian_parity;
+mod segment;
