@@ -9,5 +9,6 @@
 //! - [`device`]: device and dtype choice.
 
 pub mod error;
+pub mod hub;
 
 pub use error::{Error, Result};
