@@ -168,6 +168,26 @@ fn weights_prefer_safetensors() {
 }
 
 #[test]
+fn interrupted_download_resumes_with_a_range_request() {
+    let weights = weights_bytes(3);
+    let repo = fake_repo(&[("model.safetensors", &weights)]);
+    let server = HubServer::start(&[("acme/resume", repo.path())]);
+    let home = tempfile::tempdir().unwrap();
+    let opts = online(&server, home.path());
+    // What an interrupted hf-hub download leaves: the first bytes in `blobs/{etag}.part`.
+    let etag = server
+        .etag("acme/resume", "main", "model.safetensors")
+        .unwrap();
+    let blobs = home.path().join("hub/models--acme--resume/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(format!("{etag}.part")), &weights[..1000]).unwrap();
+
+    let src = ModelSource::open(&hub_ref("acme/resume"), &opts).unwrap();
+    assert_eq!(read(&src.weights().unwrap()), weights);
+    assert!(!blobs.join(format!("{etag}.part")).exists());
+}
+
+#[test]
 fn weights_missing_names_both() {
     let repo = fake_repo(&[("config.json", b"{}")]);
     let server = HubServer::start(&[("acme/none", repo.path())]);

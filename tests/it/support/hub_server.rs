@@ -7,7 +7,7 @@
 //!   answered `200`/`206` with `x-repo-commit`, `etag`, `content-length`, `content-range`,
 //!   `accept-ranges`; "LFS" files (`*.safetensors`, `*.bin`, `*.onnx`) are answered like the
 //!   Hub does, with a `302` carrying `x-linked-etag`, `x-linked-size`, `x-repo-commit` and an
-//!   absolute `Location` to `/lfs-cdn/{etag}` on the same server, which serves the bytes;
+//!   absolute `Location` to `/lfs-cdn/{commit}/{etag}` on the same server, which serves the bytes;
 //! - unknown repos, revisions and files get `404` with the Hub's `x-error-code`.
 //!
 //! A revision is served under its name and under its commit sha. It binds 127.0.0.1 only,
@@ -125,6 +125,16 @@ impl HubServer {
     /// Every request received so far, as `"METHOD /path"`.
     pub fn requests(&self) -> Vec<String> {
         self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The etag (cache blob name) served for `file` of `repo` at `revision`.
+    pub fn etag(&self, repo: &str, revision: &str, file: &str) -> Option<String> {
+        self.state
+            .repos
+            .iter()
+            .find(|r| r.id == repo && r.revision == revision)
+            .and_then(|r| r.files.get(file))
+            .map(|f| f.etag.clone())
     }
 
     /// The commit sha served for `repo` at `revision`.
@@ -329,14 +339,22 @@ fn route(state: &State, req: &Request) -> Response {
             body: Body::Bytes(json.to_string().into_bytes()),
         };
     }
-    if let Some(etag) = path.strip_prefix("/lfs-cdn/") {
-        let file = state
+    if let Some(rest) = path.strip_prefix("/lfs-cdn/") {
+        // `/lfs-cdn/{commit}/{etag}`; Python's huggingface_hub follows the redirect and
+        // wants the commit here too.
+        let (sha, etag) = rest.split_once('/').unwrap_or(("", rest));
+        let found = state
             .repos
             .iter()
-            .flat_map(|r| r.files.values())
-            .find(|f| f.etag == etag);
-        return match file {
-            Some(f) => serve_bytes(f, req.range.as_deref(), vec![]),
+            .filter(|r| r.sha == sha)
+            .flat_map(|r| r.files.values().map(move |f| (r, f)))
+            .find(|(_, f)| f.etag == etag);
+        return match found {
+            Some((r, f)) => serve_bytes(
+                f,
+                req.range.as_deref(),
+                vec![("x-repo-commit".into(), r.sha.clone())],
+            ),
             None => not_found("EntryNotFound", "Entry not found"),
         };
     }
@@ -372,7 +390,7 @@ fn route(state: &State, req: &Request) -> Response {
                 ("etag".into(), format!("\"{}\"", hex40(file.size))),
                 (
                     "location".into(),
-                    format!("{}/lfs-cdn/{}", state.base, file.etag),
+                    format!("{}/lfs-cdn/{}/{}", state.base, repo.sha, file.etag),
                 ),
             ],
             body: Body::Bytes(Vec::new()),
