@@ -8,10 +8,12 @@
 //! - [`pipeline`]: segmenting, batching, translating whole articles;
 //! - [`device`]: device and dtype choice.
 
-pub mod error;
-pub mod pipeline;
-
-pub use error::{Error, Result};
 pub mod arch;
 pub mod decode;
 pub mod device;
+pub mod error;
+pub mod hub;
+pub mod pipeline;
+pub mod tokenize;
+
+pub use error::{Error, Result};

@@ -1,5 +1,7 @@
 //! tolk's integration tests: one test binary, one module per concern.
 
 mod common;
+mod hub;
 mod marian_parity;
 mod segment;
+mod support;

@@ -1,0 +1,1 @@
+pub mod hub_server;
