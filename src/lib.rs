@@ -9,5 +9,6 @@
 //! - [`device`]: device and dtype choice.
 
 pub mod error;
+pub mod tokenize;
 
 pub use error::{Error, Result};
