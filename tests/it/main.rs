@@ -5,3 +5,4 @@ mod hub;
 mod marian_parity;
 mod segment;
 mod support;
+mod tokenize;

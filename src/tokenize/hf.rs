@@ -1,0 +1,101 @@
+//! A tokenizer backed by a Hugging Face `tokenizer.json`, run by the `tokenizers` crate.
+//!
+//! Special token names come from `tokenizer_config.json` / `special_tokens_map.json` when
+//! present (defaults `</s>`, `<pad>`, `<unk>`). Encoding applies the file's own post-processor;
+//! if that does not end the sequence with end-of-sequence, it is appended, so every model
+//! input ends with it. Never panics on input text.
+
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+use super::config::TokenizerConfig;
+use super::{SpecialTokens, TextTokenizer};
+use crate::error::{Error, Result};
+
+/// Tokenizer loaded from `tokenizer.json`.
+pub struct HfTokenizer {
+    inner: Tokenizer,
+    special: SpecialTokens,
+}
+
+impl std::fmt::Debug for HfTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HfTokenizer")
+            .field("special", &self.special)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HfTokenizer {
+    /// Load `dir/tokenizer.json` (and the optional config files beside it).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(Error::MissingFile {
+                file: "tokenizer.json".into(),
+                location: dir.display().to_string(),
+                hint: "download the complete model snapshot".into(),
+            });
+        }
+        let inner = Tokenizer::from_file(&path).map_err(|e| Error::CorruptModel {
+            path: path.clone(),
+            reason: format!("not a valid tokenizers file ({e}); re-download it"),
+        })?;
+        let config = TokenizerConfig::load(
+            dir,
+            &[
+                ("eos_token", "</s>"),
+                ("unk_token", "<unk>"),
+                ("pad_token", "<pad>"),
+            ],
+        )?;
+        let id = |name: &str| -> Result<u32> {
+            let content = config
+                .named(name)
+                .map(|s| s.content.clone())
+                .unwrap_or_default();
+            inner.token_to_id(&content).ok_or_else(|| Error::CorruptModel {
+                path: path.clone(),
+                reason: format!("its vocabulary has no {name} `{content}`"),
+            })
+        };
+        let eos = id("eos_token")?;
+        let pad = id("pad_token")?;
+        let unk = id("unk_token").unwrap_or(pad);
+        let special = SpecialTokens {
+            eos,
+            pad,
+            unk,
+            target_eos: eos,
+            target_pad: pad,
+            target_unk: unk,
+            decoder_vocab_size: inner.get_vocab_size(true),
+        };
+        Ok(HfTokenizer { inner, special })
+    }
+}
+
+impl TextTokenizer for HfTokenizer {
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| Error::Tokenizer(format!("encoding failed: {e}")))?;
+        let mut ids = enc.get_ids().to_vec();
+        if ids.last() != Some(&self.special.eos) {
+            ids.push(self.special.eos);
+        }
+        Ok(ids)
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| Error::Tokenizer(format!("decoding failed: {e}")))
+    }
+
+    fn special(&self) -> &SpecialTokens {
+        &self.special
+    }
+}

@@ -1,0 +1,353 @@
+//! A SentencePiece unigram processor that reproduces `SentencePieceProcessor.encode(text,
+//! out_type=str)` and `decode_pieces(pieces)` of the reference C++ library.
+//!
+//! Segmentation is upstream's optimized Viterbi: scores are summed in `f32` as upstream does
+//! (the `tokenizers` crate sums in `f64`, which can break near-ties differently); control,
+//! unknown and byte pieces are never matched in text; unused pieces are skipped; user-defined
+//! pieces get upstream's `length * max_score - 0.1` bonus; the unknown penalty is computed
+//! from NORMAL pieces only; consecutive unknown characters merge into one piece whose text is
+//! the normalized surface (or, with byte fallback, become `<0xXX>` pieces).
+//!
+//! This module knows nothing about model vocabularies (`vocab.json`); it returns piece strings.
+//! It must never panic on any input text or on a malformed model file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::spm_norm::{Normalizer, SPACE_SYMBOL};
+use super::spm_proto::{self, PieceType};
+use crate::error::{Error, Result};
+
+/// Penalty below the lowest piece score given to an unknown character (upstream's value).
+const UNK_PENALTY: f32 = 10.0;
+
+/// A byte-level trie over the matchable pieces, mapping to piece indices.
+#[derive(Clone, Debug, Default)]
+struct Trie {
+    /// Per node: sorted (byte, child) edges and the piece ending here.
+    nodes: Vec<(Vec<(u8, u32)>, Option<u32>)>,
+}
+
+impl Trie {
+    fn insert(&mut self, key: &[u8], value: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push((Vec::new(), None));
+        }
+        let mut node = 0usize;
+        for &b in key {
+            let next_free = self.nodes.len() as u32;
+            let edges = &mut self.nodes[node].0;
+            node = match edges.binary_search_by_key(&b, |e| e.0) {
+                Ok(i) => edges[i].1 as usize,
+                Err(i) => {
+                    edges.insert(i, (b, next_free));
+                    self.nodes.push((Vec::new(), None));
+                    next_free as usize
+                }
+            };
+        }
+        // Upstream keeps the first of duplicate pieces; the model loader rejects duplicates.
+        self.nodes[node].1.get_or_insert(value);
+    }
+
+    /// Calls `f(length, value)` for every piece that is a prefix of `text`, shortest first.
+    fn prefixes(&self, text: &[u8], mut f: impl FnMut(usize, u32)) {
+        let mut node = 0usize;
+        for (i, b) in text.iter().enumerate() {
+            let Some(edges) = self.nodes.get(node).map(|n| &n.0) else {
+                return;
+            };
+            match edges.binary_search_by_key(b, |e| e.0) {
+                Ok(j) => node = edges[j].1 as usize,
+                Err(_) => return,
+            }
+            if let Some(v) = self.nodes[node].1 {
+                f(i + 1, v);
+            }
+        }
+    }
+}
+
+/// A loaded SentencePiece unigram model.
+#[derive(Clone, Debug)]
+pub(crate) struct SentencePiece {
+    pieces: Vec<spm_proto::Piece>,
+    /// Piece text -> index, for decoding (upstream's `PieceToId`).
+    index: HashMap<String, u32>,
+    trie: Trie,
+    normalizer: Normalizer,
+    denormalizer: Option<Normalizer>,
+    unk_id: u32,
+    min_score: f32,
+    max_score: f32,
+    byte_fallback: bool,
+    add_dummy_prefix: bool,
+    remove_extra_whitespaces: bool,
+    unk_surface: String,
+}
+
+impl SentencePiece {
+    /// Load a `.spm` / `.model` file.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::io(format!("reading SentencePiece model {}", path.display()), e))?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Build from the bytes of a model file; `path` only names it in errors.
+    pub(crate) fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let file = spm_proto::parse(bytes, path)?;
+        let corrupt = |reason: String| Error::CorruptModel {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut index = HashMap::with_capacity(file.pieces.len());
+        let mut trie = Trie::default();
+        let mut user_defined = Vec::new();
+        let mut unk_id = None;
+        let (mut min_score, mut max_score) = (f32::MAX, f32::MIN_POSITIVE);
+        for (i, p) in file.pieces.iter().enumerate() {
+            let id = i as u32;
+            // Upstream keeps two maps (NORMAL/USER_DEFINED/UNUSED and the reserved kinds),
+            // refuses a duplicate within one, and looks reserved pieces up first.
+            let reserved = |k: PieceType| {
+                matches!(k, PieceType::Control | PieceType::Unknown | PieceType::Byte)
+            };
+            if let Some(prev) = index.insert(p.text.clone(), id) {
+                let prev_kind = file.pieces[prev as usize].kind;
+                if reserved(prev_kind) == reserved(p.kind) {
+                    return Err(corrupt(format!("piece `{}` is defined twice", p.text)));
+                }
+                if reserved(prev_kind) {
+                    index.insert(p.text.clone(), prev);
+                }
+            }
+            match p.kind {
+                PieceType::Normal => {
+                    min_score = min_score.min(p.score);
+                    max_score = max_score.max(p.score);
+                    trie.insert(p.text.as_bytes(), id);
+                }
+                PieceType::UserDefined => {
+                    user_defined.push(p.text.clone());
+                    trie.insert(p.text.as_bytes(), id);
+                }
+                PieceType::Unused => trie.insert(p.text.as_bytes(), id),
+                PieceType::Unknown => {
+                    if unk_id.replace(id).is_some() {
+                        return Err(corrupt("more than one unknown piece".into()));
+                    }
+                }
+                PieceType::Control | PieceType::Byte => {}
+            }
+        }
+        let unk_id = unk_id.ok_or_else(|| corrupt("the model has no unknown piece".into()))?;
+        let normalizer = Normalizer::new(&file.normalizer, user_defined, path)?;
+        let denormalizer = match &file.denormalizer {
+            Some(spec) => Some(Normalizer::new(spec, Vec::new(), path)?),
+            None => None,
+        };
+        Ok(SentencePiece {
+            index,
+            trie,
+            normalizer,
+            denormalizer,
+            unk_id,
+            min_score,
+            max_score,
+            byte_fallback: file.byte_fallback,
+            add_dummy_prefix: file.normalizer.add_dummy_prefix,
+            remove_extra_whitespaces: file.normalizer.remove_extra_whitespaces,
+            unk_surface: file.unk_surface,
+            pieces: file.pieces,
+        })
+    }
+
+    /// The text of piece `id`, if it exists (upstream's `IdToPiece`).
+    pub(crate) fn id_to_piece(&self, id: u32) -> Option<&str> {
+        self.pieces.get(id as usize).map(|p| p.text.as_str())
+    }
+
+    fn kind(&self, id: u32) -> PieceType {
+        self.pieces[id as usize].kind
+    }
+
+    /// Segment `text` into piece strings, as `encode(text, out_type=str)` does.
+    pub(crate) fn encode(&self, text: &str) -> Vec<String> {
+        let normalized = self.normalizer.normalize(text);
+        let mut out = Vec::new();
+        let mut prev_unk = false;
+        for (start, end, id) in self.viterbi(&normalized) {
+            let surface = &normalized[start..end];
+            let is_unk = id == self.unk_id;
+            if is_unk && self.byte_fallback {
+                out.extend(surface.bytes().map(|b| format!("<0x{b:02X}>")));
+            } else if is_unk && prev_unk {
+                if let Some(last) = out.last_mut() {
+                    last.push_str(surface);
+                }
+            } else {
+                out.push(surface.to_string());
+            }
+            prev_unk = is_unk;
+        }
+        out
+    }
+
+    /// Best segmentation of normalized text as (start, end, piece id) byte spans.
+    fn viterbi(&self, text: &str) -> Vec<(usize, usize, u32)> {
+        #[derive(Clone, Copy)]
+        struct Best {
+            id: u32,
+            score: f32,
+            start: Option<usize>,
+        }
+        let size = text.len();
+        if size == 0 {
+            return Vec::new();
+        }
+        let unk_score = self.min_score - UNK_PENALTY;
+        let empty = Best {
+            id: self.unk_id,
+            score: 0.0,
+            start: None,
+        };
+        let mut best = vec![empty; size + 1];
+        let bytes = text.as_bytes();
+        let mut start = 0usize;
+        while start < size {
+            let here = best[start].score;
+            let mblen = text[start..].chars().next().map_or(1, char::len_utf8);
+            let mut has_single = false;
+            self.trie.prefixes(&bytes[start..], |len, id| {
+                let kind = self.kind(id);
+                if kind == PieceType::Unused {
+                    return;
+                }
+                let target = &mut best[start + len];
+                if kind == PieceType::UserDefined {
+                    // Upstream computes this bonus in double precision, then stores a float.
+                    let score = f64::from(len as f32 * self.max_score) - 0.1;
+                    let candidate = score + f64::from(here);
+                    if target.start.is_none() || candidate > f64::from(target.score) {
+                        *target = Best {
+                            id,
+                            score: candidate as f32,
+                            start: Some(start),
+                        };
+                    }
+                } else {
+                    let candidate = self.pieces[id as usize].score + here;
+                    if target.start.is_none() || candidate > target.score {
+                        *target = Best {
+                            id,
+                            score: candidate,
+                            start: Some(start),
+                        };
+                    }
+                }
+                has_single |= len == mblen;
+            });
+            if !has_single {
+                let target = &mut best[start + mblen];
+                let candidate = unk_score + here;
+                if target.start.is_none() || candidate > target.score {
+                    *target = Best {
+                        id: self.unk_id,
+                        score: candidate,
+                        start: Some(start),
+                    };
+                }
+            }
+            start += mblen;
+        }
+        let mut spans = Vec::new();
+        let mut end = size;
+        while end > 0 {
+            let node = best[end];
+            // Every position reached by `start += mblen` has a node; `None` cannot happen.
+            let Some(s) = node.start else { break };
+            spans.push((s, end, node.id));
+            end = s;
+        }
+        spans.reverse();
+        spans
+    }
+
+    /// Join pieces into text as upstream's `DecodePieces` does.
+    pub(crate) fn decode_pieces<S: AsRef<str>>(&self, pieces: &[S]) -> String {
+        let mut text = String::new();
+        let mut is_bos_ws = true;
+        let mut bos_ws_seen = false;
+        let mut bytes: Vec<u8> = Vec::new();
+        for piece in pieces {
+            let piece = piece.as_ref();
+            let id = self.index.get(piece).copied().unwrap_or(self.unk_id);
+            let kind = self.kind(id);
+            if kind == PieceType::Byte {
+                match parse_byte_piece(piece) {
+                    Some(b) => bytes.push(b),
+                    None => flush_bytes(&mut bytes, &mut text),
+                }
+                continue;
+            }
+            flush_bytes(&mut bytes, &mut text);
+            if bos_ws_seen || !text.is_empty() {
+                is_bos_ws = false;
+            }
+            bos_ws_seen = false;
+            match kind {
+                PieceType::Control => {}
+                PieceType::Unknown if piece == self.pieces[id as usize].text => {
+                    text.push_str(&self.unk_surface)
+                }
+                PieceType::Unknown => text.push_str(piece),
+                _ => {
+                    let mut body = piece;
+                    if is_bos_ws && (self.add_dummy_prefix || self.remove_extra_whitespaces) {
+                        if let Some(rest) = body.strip_prefix(SPACE_SYMBOL) {
+                            body = rest;
+                            bos_ws_seen = !self.remove_extra_whitespaces;
+                        }
+                    }
+                    text.push_str(&body.replace(SPACE_SYMBOL, " "));
+                }
+            }
+        }
+        flush_bytes(&mut bytes, &mut text);
+        match &self.denormalizer {
+            Some(d) => d.normalize(&text),
+            None => text,
+        }
+    }
+}
+
+/// `<0xAB>` -> 0xAB.
+fn parse_byte_piece(piece: &str) -> Option<u8> {
+    let hex = piece.strip_prefix("<0x")?.strip_suffix('>')?;
+    if hex.len() != 2 {
+        return None;
+    }
+    u8::from_str_radix(hex, 16).ok()
+}
+
+/// Append pending byte pieces as UTF-8, one U+FFFD per invalid byte (as upstream does).
+fn flush_bytes(bytes: &mut Vec<u8>, text: &mut String) {
+    let mut rest: &[u8] = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                text.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                // The prefix up to `valid` was just checked.
+                text.push_str(std::str::from_utf8(&rest[..valid]).unwrap_or_default());
+                text.push('\u{FFFD}');
+                rest = &rest[valid + 1..];
+            }
+        }
+    }
+    bytes.clear();
+}
