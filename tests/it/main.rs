@@ -2,6 +2,7 @@
 
 mod common;
 mod hub;
+mod cli;
 mod marian_parity;
 mod segment;
 mod support;

@@ -1,0 +1,254 @@
+//! The `tolk` binary end to end: layout kept, `--lines`, formats, bad input, exit codes, and
+//! the Hub download path against a local server speaking the Hub's URL layout.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use crate::common::fixture;
+use crate::support::hub_server::HubServer;
+
+fn tolk() -> Command {
+    let mut c = Command::cargo_bin("tolk").unwrap();
+    // Never reach a real Hub from tests, whatever the machine's environment says.
+    c.env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env_remove("HF_HUB_OFFLINE")
+        .env("HF_HOME", std::env::temp_dir().join("tolk-tests-no-cache"));
+    c
+}
+
+fn article() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/da/us-russia-syria-talks.txt");
+    if p.exists() {
+        Some(p)
+    } else {
+        println!("skipped: {} is not present", p.display());
+        None
+    }
+}
+
+/// Line shape: for each line, whether it is blank and which dash prefix it starts with.
+fn shape(text: &str) -> Vec<(bool, bool)> {
+    text.lines()
+        .map(|l| (l.trim().is_empty(), l.trim_start().starts_with('-')))
+        .collect()
+}
+
+#[test]
+fn article_keeps_its_line_structure() {
+    let Some(article) = article() else { return };
+    let input = std::fs::read_to_string(&article).unwrap();
+    let out = tolk()
+        .args(["translate", "--quiet", "--model"])
+        .arg(fixture("marian/tiny-st"))
+        .arg(&article)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let non_empty = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(non_empty(&input), 14);
+    assert_eq!(non_empty(&out), 14, "output:\n{out}");
+    assert_eq!(shape(&out), shape(&input));
+}
+
+#[test]
+fn lines_mode_gives_one_line_per_input_line() {
+    let input = "Hej med dig.\n\nDet er en test. Den har to sætninger.\n   \nSlut\n";
+    let out = tolk()
+        .args(["translate", "--lines", "--beams", "2", "--model"])
+        .arg(fixture("marian/tiny-bin"))
+        .write_stdin(input)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let got: Vec<&str> = out.split('\n').collect();
+    let want: Vec<&str> = input.split('\n').collect();
+    assert_eq!(got.len(), want.len(), "{out:?}");
+    // Blank input lines stay blank (a random model may also translate a sentence to nothing).
+    for (g, w) in got.iter().zip(&want) {
+        if w.trim().is_empty() {
+            assert!(g.trim().is_empty(), "{out:?}");
+        }
+    }
+}
+
+#[test]
+fn json_and_jsonl_are_machine_readable() {
+    let input = "Hej med dig. Det er en test.\nNy linje.\n";
+    let out = tolk()
+        .args(["translate", "--format", "json", "--quiet", "--model"])
+        .arg(fixture("marian/tiny-bin"))
+        .write_stdin(input)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["sentences"].as_array().unwrap().len(), 3);
+    assert_eq!(v["sentences"][2]["source"], "Ny linje.");
+    assert!(v["translation"].is_string());
+
+    let out = tolk()
+        .args(["translate", "--format", "jsonl", "--lines", "--quiet", "--model"])
+        .arg(fixture("marian/tiny-bin"))
+        .write_stdin(input)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let rows: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1]["source"], "Ny linje.");
+    assert_eq!(rows[1]["index"], 1);
+}
+
+#[test]
+fn empty_input_is_empty_output() {
+    tolk()
+        .args(["translate", "--model", "does/not-matter"])
+        .write_stdin("")
+        .assert()
+        .success()
+        .stdout("");
+}
+
+#[test]
+fn invalid_utf8_names_the_byte_offset() {
+    tolk()
+        .args(["translate", "--model"])
+        .arg(fixture("marian/tiny-bin"))
+        .write_stdin(b"Hej \xff med dig".to_vec())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("byte offset 4"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    tolk().args(["translate", "--beams", "many"]).assert().code(2);
+    tolk().args(["translate", "--no-such-flag"]).assert().code(2);
+}
+
+#[test]
+fn missing_model_folder_is_a_clear_error() {
+    tolk()
+        .args(["translate", "--model", "./no/such/folder"])
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not exist"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn corrupt_and_truncated_weights_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = dir.path().join("st");
+    copy_dir(&fixture("marian/tiny-st"), &st);
+    std::fs::write(st.join("model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+    tolk()
+        .args(["translate", "--model"])
+        .arg(&st)
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("corrupt").and(predicate::str::contains("model.safetensors")));
+
+    let bin = dir.path().join("bin");
+    copy_dir(&fixture("marian/tiny-bin"), &bin);
+    let full = std::fs::read(bin.join("pytorch_model.bin")).unwrap();
+    std::fs::write(bin.join("pytorch_model.bin"), &full[..full.len() / 2]).unwrap();
+    tolk()
+        .args(["translate", "--model"])
+        .arg(&bin)
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("corrupt").and(predicate::str::contains("pytorch_model.bin")));
+
+    std::fs::remove_file(bin.join("vocab.json")).unwrap();
+    tolk()
+        .args(["translate", "--model"])
+        .arg(&bin)
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("vocab.json"));
+}
+
+#[test]
+fn downloads_from_the_hub_then_works_offline() {
+    let home = tempfile::tempdir().unwrap();
+    let input = "Hej med dig. Det er en test.\n\n- Ja, siger han.\n";
+    let run = |endpoint: &str, offline: bool| {
+        let mut c = tolk();
+        c.env("HF_HOME", home.path()).env("HF_ENDPOINT", endpoint);
+        if offline {
+            c.env("HF_HUB_OFFLINE", "1");
+        }
+        c.args(["translate", "--quiet", "--model", "Helsinki-NLP/opus-mt-da-en"])
+            .write_stdin(input)
+            .assert()
+    };
+    let server = HubServer::start(&[("Helsinki-NLP/opus-mt-da-en", &fixture("marian/tiny-bin"))]);
+    let endpoint = server.endpoint();
+    let online = run(&endpoint, false).success().get_output().stdout.clone();
+    assert!(server.request_count() > 0);
+    assert!(home.path().join("hub/models--Helsinki-NLP--opus-mt-da-en").is_dir());
+    drop(server);
+    let offline = run(&endpoint, true).success().get_output().stdout.clone();
+    assert_eq!(online, offline);
+    assert_eq!(String::from_utf8(offline).unwrap().lines().count(), 3);
+
+    // A repo the Hub does not have, and a repo missing a file the model needs.
+    let incomplete = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("marian/tiny-bin"), incomplete.path());
+    std::fs::remove_file(incomplete.path().join("source.spm")).unwrap();
+    let server = HubServer::start(&[("Helsinki-NLP/opus-mt-xx-en", incomplete.path())]);
+    let fresh = tempfile::tempdir().unwrap();
+    tolk()
+        .env("HF_HOME", fresh.path())
+        .env("HF_ENDPOINT", server.endpoint())
+        .args(["translate", "--model", "Helsinki-NLP/opus-mt-nope-en"])
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("404").or(predicate::str::contains("not found")));
+    tolk()
+        .env("HF_HOME", fresh.path())
+        .env("HF_ENDPOINT", server.endpoint())
+        .args(["translate", "--model", "Helsinki-NLP/opus-mt-xx-en"])
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("source.spm"));
+    // Offline with nothing cached.
+    tolk()
+        .env("HF_HOME", fresh.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .args(["translate", "--model", "Helsinki-NLP/opus-mt-de-en"])
+        .write_stdin("Hallo.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("HF_HUB_OFFLINE"));
+}
