@@ -7,3 +7,4 @@ mod marian_parity;
 mod segment;
 mod support;
 mod tokenize;
+mod translate;
