@@ -200,7 +200,8 @@ fn cur_len_check(search: &mut Search, cfg: &GenerationConfig, cur_len: usize, ma
 fn top_k(values: impl Iterator<Item = f32>, k: usize) -> Vec<(usize, f32)> {
     let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
     for (i, v) in values.enumerate() {
-        if best.len() == k && !(v > best[k - 1].1) {
+        // NaN and values not above the current k-th best never enter.
+        if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
         let at = best.partition_point(|&(_, b)| b >= v);

@@ -161,7 +161,10 @@ impl<'de> serde::Deserialize<'de> for OrderedVocab {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object mapping pieces to non-negative integer ids")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<OrderedVocab, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> std::result::Result<OrderedVocab, A::Error> {
                 let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0));
                 while let Some((k, v)) = m.next_entry::<String, u32>()? {
                     out.push((k, v));

@@ -55,10 +55,12 @@ impl HfTokenizer {
                 .named(name)
                 .map(|s| s.content.clone())
                 .unwrap_or_default();
-            inner.token_to_id(&content).ok_or_else(|| Error::CorruptModel {
-                path: path.clone(),
-                reason: format!("its vocabulary has no {name} `{content}`"),
-            })
+            inner
+                .token_to_id(&content)
+                .ok_or_else(|| Error::CorruptModel {
+                    path: path.clone(),
+                    reason: format!("its vocabulary has no {name} `{content}`"),
+                })
         };
         let eos = id("eos_token")?;
         let pad = id("pad_token")?;
@@ -97,5 +99,65 @@ impl TextTokenizer for HfTokenizer {
 
     fn special(&self) -> &SpecialTokens {
         &self.special
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+    use tokenizers::AddedToken;
+
+    fn write_tokenizer_json(dir: &Path) {
+        let vocab: HashMap<String, u32> = [
+            ("</s>", 0),
+            ("<unk>", 1),
+            ("<pad>", 2),
+            ("hej", 3),
+            ("du", 4),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let model = WordLevel::builder()
+            .vocab(vocab.into_iter().collect())
+            .unk_token("<unk>".into())
+            .build()
+            .unwrap();
+        let mut tok = Tokenizer::new(model);
+        tok.with_pre_tokenizer(Some(WhitespaceSplit));
+        let _added = tok.add_special_tokens(vec![
+            AddedToken::from("</s>", true),
+            AddedToken::from("<pad>", true),
+            AddedToken::from("<unk>", true),
+        ]);
+        tok.save(dir.join("tokenizer.json"), false).unwrap();
+    }
+
+    #[test]
+    fn tokenizer_json_is_preferred_and_eos_appended() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_tokenizer_json(tmp.path());
+        let tok = crate::tokenize::load(tmp.path()).unwrap();
+        assert_eq!(tok.special().eos, 0);
+        assert_eq!(tok.special().pad, 2);
+        assert_eq!(tok.encode("hej du").unwrap(), vec![3, 4, 0]);
+        assert_eq!(tok.encode("hej zzz").unwrap(), vec![3, 1, 0]);
+        assert_eq!(tok.encode("").unwrap(), vec![0]);
+        assert_eq!(tok.decode(&[2, 3, 4, 0]).unwrap(), "hej du");
+        assert_eq!(tok.count_tokens("hej du du").unwrap(), 4);
+    }
+
+    #[test]
+    fn broken_tokenizer_json_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("tokenizer.json"), "{}").unwrap();
+        let err = HfTokenizer::load(tmp.path()).unwrap_err();
+        match err {
+            Error::CorruptModel { path, .. } => assert_eq!(path, tmp.path().join("tokenizer.json")),
+            other => panic!("expected CorruptModel, got {other}"),
+        }
     }
 }

@@ -99,7 +99,10 @@ impl MarianTokenizer {
         let (target_encoder, decoder) = match &target_vocab_path {
             Some(p) => {
                 let t = read_vocab(p)?;
-                (Some(to_map(&t)), t.into_iter().map(|(k, v)| (v, k)).collect())
+                (
+                    Some(to_map(&t)),
+                    t.into_iter().map(|(k, v)| (v, k)).collect(),
+                )
             }
             None => (None, vocab.iter().map(|(k, v)| (*v, k.clone())).collect()),
         };
@@ -157,12 +160,15 @@ impl MarianTokenizer {
                 id,
             });
         }
-        let added_ids: HashMap<String, u32> =
-            added.iter().map(|a| (a.spec.content.clone(), a.id)).collect();
-        let added_by_id: HashMap<u32, String> =
-            added.iter().map(|a| (a.id, a.spec.content.clone())).collect();
-        let special_strings: HashSet<String> =
-            specials.iter().map(|s| s.content.clone()).collect();
+        let added_ids: HashMap<String, u32> = added
+            .iter()
+            .map(|a| (a.spec.content.clone(), a.id))
+            .collect();
+        let added_by_id: HashMap<u32, String> = added
+            .iter()
+            .map(|a| (a.id, a.spec.content.clone()))
+            .collect();
+        let special_strings: HashSet<String> = specials.iter().map(|s| s.content.clone()).collect();
         let skip_ids: HashSet<u32> = special_strings
             .iter()
             .filter_map(|s| added_ids.get(s).copied())
@@ -233,7 +239,10 @@ impl MarianTokenizer {
             _ => &self.encoder,
         };
         // Checked at load time: both vocabularies contain the unknown token.
-        let unk = encoder.get(&self.unk_token).copied().unwrap_or(self.special.unk);
+        let unk = encoder
+            .get(&self.unk_token)
+            .copied()
+            .unwrap_or(self.special.unk);
         let mut ids: Vec<u32> = self
             .tokens(text, side)
             .iter()
@@ -389,5 +398,132 @@ impl TextTokenizer for MarianTokenizer {
 
     fn special(&self) -> &SpecialTokens {
         &self.special
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILES: [&str; 5] = [
+        "source.spm",
+        "target.spm",
+        "vocab.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ];
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/marian")
+            .join(name)
+    }
+
+    /// A temporary copy of the tiny-bin fixture's tokenizer files.
+    fn copy_of_tiny_bin() -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in FILES {
+            std::fs::copy(fixture("tiny-bin").join(f), tmp.path().join(f)).unwrap();
+        }
+        tmp
+    }
+
+    #[test]
+    fn empty_and_blank_texts_are_just_eos() {
+        let tok = MarianTokenizer::load(&fixture("tiny-bin")).unwrap();
+        let eos = tok.special().eos;
+        for text in ["", " ", "   \t  ", "\u{3000}", "\u{200b}"] {
+            assert_eq!(tok.encode(text).unwrap(), vec![eos], "{text:?}");
+            assert_eq!(tok.encode_target(text).unwrap(), vec![eos], "{text:?}");
+            assert_eq!(tok.count_tokens(text).unwrap(), 1);
+        }
+        assert_eq!(tok.decode(&[]).unwrap(), "");
+        assert_eq!(tok.decode(&[eos, tok.special().pad]).unwrap(), "");
+    }
+
+    #[test]
+    fn special_token_text_and_language_codes() {
+        let tok = MarianTokenizer::load(&fixture("tiny-bin")).unwrap();
+        let s = tok.special().clone();
+        // Literal special tokens become their ids; the text around them is segmented alone.
+        let ids = tok.encode("</s>").unwrap();
+        assert_eq!(ids, vec![s.eos, s.eos]);
+        let toks = tok.tokenize("a<unk>b<pad>");
+        assert_eq!(toks[toks.len() - 1], "<pad>");
+        assert!(toks.contains(&"<unk>".to_string()));
+        // A leading >>xx<< is one token (unknown here, so it maps to <unk>) and is cut from
+        // the text before SentencePiece; elsewhere it is ordinary text.
+        let toks = tok.tokenize(">>fr<< a");
+        assert_eq!(toks[0], ">>fr<<");
+        assert_eq!(tok.tokenize(">>fr<< a")[1..], tok.tokenize(" a")[..]);
+        assert_eq!(tok.encode(">>fr<<").unwrap(), vec![s.unk, s.eos]);
+        assert_ne!(tok.tokenize("x >>fr<<")[1], ">>fr<<");
+    }
+
+    #[test]
+    fn decode_rejects_ids_outside_every_vocabulary() {
+        let tok = MarianTokenizer::load(&fixture("tiny-bin")).unwrap();
+        let err = tok.decode(&[u32::MAX]).unwrap_err();
+        assert!(matches!(err, Error::Tokenizer(_)), "{err}");
+    }
+
+    #[test]
+    fn each_missing_file_is_named() {
+        for missing in ["source.spm", "target.spm", "vocab.json"] {
+            let tmp = copy_of_tiny_bin();
+            std::fs::remove_file(tmp.path().join(missing)).unwrap();
+            match MarianTokenizer::load(tmp.path()).unwrap_err() {
+                Error::MissingFile {
+                    file,
+                    location,
+                    hint,
+                } => {
+                    assert_eq!(file, missing);
+                    assert_eq!(location, tmp.path().display().to_string());
+                    assert!(hint.contains("download"), "{hint}");
+                }
+                other => panic!("{missing}: expected MissingFile, got {other}"),
+            }
+        }
+        // separate_vocabs without target_vocab.json.
+        let tmp = copy_of_tiny_bin();
+        std::fs::write(
+            tmp.path().join("tokenizer_config.json"),
+            r#"{"separate_vocabs": true}"#,
+        )
+        .unwrap();
+        match MarianTokenizer::load(tmp.path()).unwrap_err() {
+            Error::MissingFile { file, .. } => assert_eq!(file, "target_vocab.json"),
+            other => panic!("expected MissingFile, got {other}"),
+        }
+    }
+
+    #[test]
+    fn corrupt_files_name_their_path() {
+        let cases: [(&str, &[u8]); 5] = [
+            ("vocab.json", b"{not json"),
+            ("vocab.json", b"[1, 2, 3]"),
+            ("vocab.json", br#"{"a": -1}"#),
+            ("vocab.json", br#"{"a": 0}"#),
+            ("source.spm", b"\xff\xfe garbage"),
+        ];
+        for (file, content) in cases {
+            let tmp = copy_of_tiny_bin();
+            std::fs::write(tmp.path().join(file), content).unwrap();
+            match MarianTokenizer::load(tmp.path()).unwrap_err() {
+                Error::CorruptModel { path, reason } => {
+                    assert_eq!(path, tmp.path().join(file), "{reason}");
+                }
+                other => panic!("{file} {content:?}: expected CorruptModel, got {other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn broken_tokenizer_config_is_a_config_error() {
+        let tmp = copy_of_tiny_bin();
+        std::fs::write(tmp.path().join("tokenizer_config.json"), "{oops").unwrap();
+        let err = MarianTokenizer::load(tmp.path()).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
     }
 }

@@ -21,11 +21,13 @@ use crate::error::{Error, Result};
 /// Penalty below the lowest piece score given to an unknown character (upstream's value).
 const UNK_PENALTY: f32 = 10.0;
 
+/// One trie node: sorted (byte, child) edges and the piece ending here.
+type TrieNode = (Vec<(u8, u32)>, Option<u32>);
+
 /// A byte-level trie over the matchable pieces, mapping to piece indices.
 #[derive(Clone, Debug, Default)]
 struct Trie {
-    /// Per node: sorted (byte, child) edges and the piece ending here.
-    nodes: Vec<(Vec<(u8, u32)>, Option<u32>)>,
+    nodes: Vec<TrieNode>,
 }
 
 impl Trie {
@@ -350,4 +352,119 @@ fn flush_bytes(bytes: &mut Vec<u8>, text: &mut String) {
         }
     }
     bytes.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenize::spm_proto::build_model;
+
+    const NORMAL: i32 = 1;
+    const UNKNOWN: i32 = 2;
+    const CONTROL: i32 = 3;
+    const USER: i32 = 4;
+    const UNUSED: i32 = 5;
+    const BYTE: i32 = 6;
+
+    fn model(extra: &[(&str, f32, i32)], byte_fallback: bool) -> SentencePiece {
+        let mut pieces = vec![
+            ("<unk>", 0.0, UNKNOWN),
+            ("<s>", 0.0, CONTROL),
+            ("</s>", 0.0, CONTROL),
+            ("▁", -2.0, NORMAL),
+            ("a", -3.0, NORMAL),
+            ("b", -3.0, NORMAL),
+            ("▁ab", -4.0, NORMAL),
+            ("<", -5.0, NORMAL),
+            (">", -5.0, NORMAL),
+            ("/", -5.0, NORMAL),
+            ("s", -5.0, NORMAL),
+        ];
+        pieces.extend_from_slice(extra);
+        SentencePiece::from_bytes(&build_model(&pieces, byte_fallback), Path::new("t.spm")).unwrap()
+    }
+
+    #[test]
+    fn viterbi_prefers_the_best_total_score() {
+        let m = model(&[], false);
+        assert_eq!(m.encode("ab"), ["▁ab"]);
+        assert_eq!(m.encode("ab ba"), ["▁ab", "▁", "b", "a"]);
+        assert!(m.encode("").is_empty());
+        assert!(m.encode("   ").is_empty());
+    }
+
+    #[test]
+    fn control_pieces_are_never_matched_in_text() {
+        let m = model(&[], false);
+        assert_eq!(m.encode("</s>"), ["▁", "<", "/", "s", ">"]);
+    }
+
+    #[test]
+    fn unknown_runs_merge_and_keep_their_text() {
+        let m = model(&[], false);
+        assert_eq!(m.encode("axyzb"), ["▁", "a", "xyz", "b"]);
+        assert_eq!(m.encode("中国"), ["▁", "中国"]);
+    }
+
+    #[test]
+    fn byte_fallback_spells_unknown_characters_as_bytes() {
+        let bytes: Vec<(String, f32, i32)> = (0..=255u8)
+            .map(|b| (format!("<0x{b:02X}>"), 0.0, BYTE))
+            .collect();
+        let extra: Vec<(&str, f32, i32)> =
+            bytes.iter().map(|(p, s, t)| (p.as_str(), *s, *t)).collect();
+        let m = model(&extra, true);
+        assert_eq!(m.encode("aé"), ["▁", "a", "<0xC3>", "<0xA9>"]);
+        assert_eq!(m.decode_pieces(&["▁", "a", "<0xC3>", "<0xA9>"]), "aé");
+        // A lone continuation byte decodes to U+FFFD, as upstream does.
+        assert_eq!(m.decode_pieces(&["a", "<0xA9>", "b"]), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn user_defined_pieces_win_and_unused_are_skipped() {
+        let m = model(&[("ba", -50.0, USER), ("ab", 10.0, UNUSED)], false);
+        assert_eq!(m.encode("xbab"), ["▁", "x", "ba", "b"]);
+    }
+
+    #[test]
+    fn scores_add_in_single_precision() {
+        // "▁ccc": the paths c+cc and cc+c differ only by rounding. In f32 (upstream's arithmetic)
+        // cc+c scores higher; in f64 they tie and the first path found (c+cc) would be kept.
+        // Python sentencepiece 0.2.3 on this model gives ['▁', 'cc', 'c'].
+        let (s1, s2) = (-2.286_779_2_f32, -1.793_743_7_f32);
+        let x = -2.0f32;
+        assert!((x + s2) + s1 > (x + s1) + s2);
+        let (d1, d2, dx) = (f64::from(s1), f64::from(s2), f64::from(x));
+        assert_eq!((dx + d1) + d2, (dx + d2) + d1);
+        let m = model(&[("c", s1, NORMAL), ("cc", s2, NORMAL)], false);
+        assert_eq!(m.encode("ccc"), ["▁", "cc", "c"]);
+    }
+
+    #[test]
+    fn decode_pieces_follows_upstream() {
+        let m = model(&[], false);
+        assert_eq!(m.decode_pieces(&["▁ab", "▁", "b"]), "ab b");
+        // Leading spaces are all consumed when remove_extra_whitespaces is on.
+        assert_eq!(m.decode_pieces(&["▁", "▁ab"]), "ab");
+        assert_eq!(
+            m.decode_pieces(&["a", "</s>", "<unk>", "b"]),
+            "a \u{2047} b"
+        );
+        // A piece the model does not know comes back as is.
+        assert_eq!(m.decode_pieces(&["a", "zz▁q"]), "azz▁q");
+        assert_eq!(m.decode_pieces::<&str>(&[]), "");
+    }
+
+    #[test]
+    fn duplicate_pieces_are_corrupt() {
+        let bytes = build_model(
+            &[("<unk>", 0.0, UNKNOWN), ("a", -1.0, 1), ("a", -2.0, 1)],
+            false,
+        );
+        let err = SentencePiece::from_bytes(&bytes, Path::new("d.spm")).unwrap_err();
+        assert!(matches!(err, Error::CorruptModel { .. }), "{err}");
+        let no_unk = build_model(&[("a", -1.0, 1)], false);
+        let err = SentencePiece::from_bytes(&no_unk, Path::new("d.spm")).unwrap_err();
+        assert!(matches!(err, Error::CorruptModel { .. }), "{err}");
+    }
 }

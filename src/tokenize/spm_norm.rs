@@ -126,7 +126,11 @@ impl Normalizer {
         if let Some(len) = user {
             return (&input[..len], len);
         }
-        if let Some((len, text)) = self.map.as_ref().and_then(|m| m.longest_match(input.as_bytes())) {
+        if let Some((len, text)) = self
+            .map
+            .as_ref()
+            .and_then(|m| m.longest_match(input.as_bytes()))
+        {
             // A rule ending inside a UTF-8 sequence would leave invalid text behind; upstream
             // charsmaps never contain one, so treat it as no match.
             if input.is_char_boundary(len) {
@@ -152,7 +156,11 @@ impl Normalizer {
         if input.is_empty() {
             return String::new();
         }
-        let space = if self.escape_whitespaces { SPACE_SYMBOL } else { " " };
+        let space = if self.escape_whitespaces {
+            SPACE_SYMBOL
+        } else {
+            " "
+        };
         let mut out = String::with_capacity(input.len() * 3);
         if self.add_dummy_prefix {
             out.push_str(space);
@@ -183,5 +191,75 @@ impl Normalizer {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(add_dummy_prefix: bool, remove_extra_whitespaces: bool) -> Normalizer {
+        let spec = NormSpec {
+            charsmap: Vec::new(),
+            add_dummy_prefix,
+            remove_extra_whitespaces,
+            escape_whitespaces: true,
+        };
+        Normalizer::new(&spec, Vec::new(), Path::new("t.spm")).unwrap()
+    }
+
+    #[test]
+    fn whitespace_rules_without_charsmap() {
+        let n = plain(true, true);
+        assert_eq!(n.normalize("  a   b  "), "▁a▁b");
+        assert_eq!(n.normalize("   "), "");
+        assert_eq!(n.normalize(""), "");
+        // Only a plain space counts when there is no charsmap to map tabs to spaces.
+        assert_eq!(n.normalize("\ta"), "▁\ta");
+        let keep = plain(false, false);
+        assert_eq!(keep.normalize("  a  "), "▁▁a▁▁");
+    }
+
+    #[test]
+    fn user_defined_symbols_are_not_normalized() {
+        let spec = NormSpec {
+            charsmap: Vec::new(),
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: true,
+            escape_whitespaces: true,
+        };
+        let n = Normalizer::new(&spec, vec!["a  b".into()], Path::new("t.spm")).unwrap();
+        // Inside the symbol the double space is kept (and escaped); outside it is squeezed.
+        assert_eq!(n.normalize("xa  b  c  d"), "▁xa▁▁b▁c▁d");
+    }
+
+    #[test]
+    fn broken_charsmaps_are_corrupt_models() {
+        for blob in [&[1u8, 0, 0][..], &[200, 0, 0, 0, 1, 2][..]] {
+            let spec = NormSpec {
+                charsmap: blob.to_vec(),
+                ..Default::default()
+            };
+            let err = Normalizer::new(&spec, Vec::new(), Path::new("b.spm")).unwrap_err();
+            assert!(matches!(err, Error::CorruptModel { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn nmt_nfkc_charsmap_matches_sentencepiece() {
+        // The fixture model uses sentencepiece's default nmt_nfkc rules; expected values are
+        // what Python sentencepiece 0.2.3 `normalize` returns for the same model.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spm/source.spm");
+        let bytes = std::fs::read(&path).expect("fixture tests/fixtures/spm/source.spm");
+        let file = super::super::spm_proto::parse(&bytes, &path).unwrap();
+        let n = Normalizer::new(&file.normalizer, Vec::new(), &path).unwrap();
+        assert_eq!(n.normalize("ﬁ ＡＢＣ"), "▁fi▁ABC");
+        // Longest match over bytes, not per grapheme: g + two acute accents keeps one accent.
+        assert_eq!(n.normalize("g\u{301}\u{301}"), "▁\u{1f5}\u{301}");
+        // NEL is not mapped to a space, so it is not stripped as leading whitespace.
+        assert_eq!(n.normalize("\u{85}x"), "▁\u{85}x");
+        assert_eq!(n.normalize(" \t a \u{3000} b\u{200b} "), "▁a▁b");
+        assert_eq!(n.normalize("\u{200b}"), "");
+        assert_eq!(n.normalize("½"), "▁1\u{2044}2");
     }
 }

@@ -186,3 +186,63 @@ pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             .unwrap_or_else(|| DEFAULT_UNK_SURFACE.to_string()),
     })
 }
+
+/// Serialize a small model for tests: (piece, score, type number) triples, no charsmap.
+#[cfg(test)]
+pub(crate) fn build_model(pieces: &[(&str, f32, i32)], byte_fallback: bool) -> Vec<u8> {
+    RawModel {
+        pieces: pieces
+            .iter()
+            .map(|(p, s, t)| RawPiece {
+                piece: Some((*p).to_string()),
+                score: Some(*s),
+                kind: Some(*t),
+            })
+            .collect(),
+        trainer_spec: Some(RawTrainerSpec {
+            model_type: Some(1),
+            byte_fallback: Some(byte_fallback),
+            ..Default::default()
+        }),
+        normalizer_spec: None,
+        denormalizer_spec: None,
+    }
+    .encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_proto2() {
+        let bytes = build_model(&[("<unk>", 0.0, 2), ("a", -1.0, 1)], false);
+        let m = parse(&bytes, Path::new("m.spm")).unwrap();
+        assert!(m.normalizer.add_dummy_prefix);
+        assert!(m.normalizer.remove_extra_whitespaces);
+        assert!(m.normalizer.escape_whitespaces);
+        assert!(m.denormalizer.is_none());
+        assert_eq!(m.unk_surface, " \u{2047} ");
+        assert_eq!(m.pieces[1].kind, PieceType::Normal);
+        assert_eq!(m.pieces[0].kind, PieceType::Unknown);
+    }
+
+    #[test]
+    fn garbage_is_corrupt_model_naming_the_path() {
+        let err = parse(b"\xff\xff\xff not a protobuf", Path::new("/x/source.spm")).unwrap_err();
+        match err {
+            Error::CorruptModel { path, .. } => assert_eq!(path, Path::new("/x/source.spm")),
+            other => panic!("expected CorruptModel, got {other}"),
+        }
+        let err = parse(&[], Path::new("/x/empty.spm")).unwrap_err();
+        assert!(matches!(err, Error::CorruptModel { .. }), "{err}");
+    }
+
+    #[test]
+    fn bpe_models_are_refused() {
+        let mut raw = RawModel::decode(&build_model(&[("<unk>", 0.0, 2)], false)[..]).unwrap();
+        raw.trainer_spec.as_mut().unwrap().model_type = Some(2);
+        let err = parse(&raw.encode_to_vec(), Path::new("bpe.spm")).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{err}");
+    }
+}

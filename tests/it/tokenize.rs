@@ -12,6 +12,15 @@ use tolk::tokenize::{self, TextTokenizer};
 #[derive(Deserialize)]
 struct Golden {
     lines: Vec<Line>,
+    /// Optional extra cases: arbitrary target ids and their decoded text.
+    #[serde(default)]
+    decode_cases: Vec<DecodeCase>,
+}
+
+#[derive(Deserialize)]
+struct DecodeCase {
+    ids: Vec<u32>,
+    decoded: String,
 }
 
 #[derive(Deserialize)]
@@ -39,25 +48,34 @@ fn vocab(path: &Path) -> HashMap<String, u32> {
     serde_json::from_str(&std::fs::read_to_string(path).expect("vocab readable")).expect("vocab")
 }
 
-/// Compare every golden line of one repo; returns how many lines were checked.
+/// Compare every golden line of one fixture repo; returns how many lines were checked.
 fn check_repo(name: &str) -> usize {
-    let dir = repo(name);
-    let tok = tokenize::load_marian(&dir).expect("tokenizer loads");
-    let source_vocab = vocab(&dir.join("vocab.json"));
-    let golden = golden(&dir);
-    let lines_in_text = std::fs::read_to_string(
+    let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer_text.txt"),
     )
     .expect("tokenizer_text.txt");
-    let expected_lines = lines_in_text.strip_suffix('\n').unwrap_or(&lines_in_text).split('\n').count();
-    assert_eq!(golden.lines.len(), expected_lines, "{name}: one golden entry per text line");
+    let expected = text.strip_suffix('\n').unwrap_or(&text).split('\n').count();
+    let checked = check_dir(&repo(name), name);
+    assert_eq!(checked, expected, "{name}: one golden entry per text line");
+    checked
+}
+
+/// Compare every golden entry of `dir/golden_tokenizer.json` with our tokenizer.
+fn check_dir(dir: &Path, name: &str) -> usize {
+    let tok = tokenize::load_marian(dir).expect("tokenizer loads");
+    let source_vocab = vocab(&dir.join("vocab.json"));
+    let golden = golden(dir);
     let unk = tok.special().unk;
     let eos = tok.special().eos;
     for (n, line) in golden.lines.iter().enumerate() {
         let ctx = format!("{name} line {n} {:?}", line.text);
         let ids = tok.encode(&line.text).expect("encode");
         assert_eq!(ids, line.ids, "{ctx}: source ids");
-        assert_eq!(tok.count_tokens(&line.text).expect("count"), line.ids.len(), "{ctx}: count");
+        assert_eq!(
+            tok.count_tokens(&line.text).expect("count"),
+            line.ids.len(),
+            "{ctx}: count"
+        );
         // Our tokens are the pieces before id mapping: unknown pieces keep their surface text
         // where the golden (an id -> piece lookup) says <unk>.
         let mut tokens = tok.tokenize(&line.text);
@@ -79,7 +97,24 @@ fn check_repo(name: &str) -> usize {
         let decoded = tok.decode(&line.target_ids).expect("decode");
         assert_eq!(decoded, line.decoded, "{ctx}: decoded");
     }
+    for case in &golden.decode_cases {
+        let decoded = tok.decode(&case.ids).expect("decode");
+        assert_eq!(decoded, case.decoded, "{name}: decode {:?}", case.ids);
+    }
     golden.lines.len()
+}
+
+/// Goldens made elsewhere (e.g. fuzzed text, or real OPUS-MT models): set
+/// `TOLK_TOKENIZER_GOLDEN_DIRS` to model folders (separated by `:`) that each hold a
+/// `golden_tokenizer.json` in the fixture format, then run with `--ignored`.
+#[test]
+#[ignore = "needs TOLK_TOKENIZER_GOLDEN_DIRS"]
+fn external_goldens_match() {
+    let dirs = std::env::var("TOLK_TOKENIZER_GOLDEN_DIRS").expect("TOLK_TOKENIZER_GOLDEN_DIRS");
+    for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+        let n = check_dir(Path::new(dir), dir);
+        eprintln!("{dir}: {n} lines identical");
+    }
 }
 
 #[test]
@@ -115,7 +150,9 @@ fn load_prefers_marian_files_without_tokenizer_json() {
 #[test]
 fn missing_folder_and_files_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = tokenize::load(&tmp.path().join("nope")).err().expect("error");
+    let err = tokenize::load(&tmp.path().join("nope"))
+        .err()
+        .expect("error");
     assert!(matches!(err, tolk::Error::MissingFile { .. }), "{err}");
     // Copy a repo without target.spm.
     let src = repo("tiny-bin");
