@@ -43,9 +43,8 @@ impl DeviceSpec {
                         "this tolk was built without CUDA; rebuild with `--features cuda` or use --device cpu".into(),
                     ));
                 }
-                Device::new_cuda(n).map_err(|e| {
-                    Error::Unsupported(format!("cannot open CUDA device {n}: {e}"))
-                })
+                Device::new_cuda(n)
+                    .map_err(|e| Error::Unsupported(format!("cannot open CUDA device {n}: {e}")))
             }
         }
     }

@@ -18,7 +18,13 @@ pub struct Dense {
 
 impl Dense {
     /// Load `{prefix}.weight` (and `{prefix}.bias` when `bias`).
-    pub fn load(w: &Weights, prefix: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Self> {
+    pub fn load(
+        w: &Weights,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+    ) -> Result<Self> {
         let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
         let bias = if bias {
             Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)

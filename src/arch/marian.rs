@@ -81,14 +81,19 @@ impl MarianConfig {
             }
         }
         if self.normalize_before {
-            return Err("normalize_before=true (pre-norm) is not a Marian layout tolk supports".into());
+            return Err(
+                "normalize_before=true (pre-norm) is not a Marian layout tolk supports".into(),
+            );
         }
         for (name, heads) in [
             ("encoder_attention_heads", self.encoder_attention_heads),
             ("decoder_attention_heads", self.decoder_attention_heads),
         ] {
             if heads == 0 || self.d_model % heads != 0 {
-                return Err(format!("d_model {} is not divisible by {name} {heads}", self.d_model));
+                return Err(format!(
+                    "d_model {} is not divisible by {name} {heads}",
+                    self.d_model
+                ));
             }
         }
         if Activation::from_name(&self.activation_function).is_none() {
@@ -221,7 +226,10 @@ impl Marian {
             (e.clone(), e)
         } else {
             (
-                w.get_first(&["model.encoder.embed_tokens.weight", "model.shared.weight"], &[src_vocab, d])?,
+                w.get_first(
+                    &["model.encoder.embed_tokens.weight", "model.shared.weight"],
+                    &[src_vocab, d],
+                )?,
                 w.get_first(&["model.decoder.embed_tokens.weight"], &[tgt_vocab, d])?,
             )
         };
@@ -240,7 +248,12 @@ impl Marian {
             .map(|i| {
                 let p = format!("model.encoder.layers.{i}");
                 Ok(EncoderLayer {
-                    attn: Attention::load(w, &format!("{p}.self_attn"), d, cfg.encoder_attention_heads)?,
+                    attn: Attention::load(
+                        w,
+                        &format!("{p}.self_attn"),
+                        d,
+                        cfg.encoder_attention_heads,
+                    )?,
                     attn_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, LN_EPS)?,
                     ffn: FeedForward::load(w, &p, d, cfg.encoder_ffn_dim, act)?,
                     ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, LN_EPS)?,
@@ -255,16 +268,25 @@ impl Marian {
                     self_attn: Attention::load(w, &format!("{p}.self_attn"), d, heads)?,
                     self_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, LN_EPS)?,
                     cross_attn: Attention::load(w, &format!("{p}.encoder_attn"), d, heads)?,
-                    cross_norm: LayerNorm::load(w, &format!("{p}.encoder_attn_layer_norm"), d, LN_EPS)?,
+                    cross_norm: LayerNorm::load(
+                        w,
+                        &format!("{p}.encoder_attn_layer_norm"),
+                        d,
+                        LN_EPS,
+                    )?,
                     ffn: FeedForward::load(w, &p, d, cfg.decoder_ffn_dim, act)?,
                     ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, LN_EPS)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let positions =
-            sinusoidal_positions(cfg.max_position_embeddings, d, w.device())?.to_dtype(w.dtype())?;
+        let positions = sinusoidal_positions(cfg.max_position_embeddings, d, w.device())?
+            .to_dtype(w.dtype())?;
         Ok(Self {
-            embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
+            embed_scale: if cfg.scale_embedding {
+                (d as f64).sqrt()
+            } else {
+                1.0
+            },
             lm_head: Dense::new(lm_head_weight, None)?,
             cfg,
             enc_embed,
@@ -290,7 +312,9 @@ impl Marian {
 
     fn embed(&self, table: &Tensor, ids: &Tensor, start: usize) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let x = table.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, ()))?;
+        let x = table
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, ()))?;
         let x = (x * self.embed_scale)?;
         let pos = self.positions.narrow(0, start, t)?;
         Ok(x.broadcast_add(&pos)?)
@@ -352,14 +376,18 @@ impl Seq2Seq for Marian {
             let h = layer.self_attn.attend(&x, &k, &v, None)?;
             x = layer.self_norm.forward(&(x + h)?)?;
             let (ck, cv) = &state.cross[i];
-            let h = layer.cross_attn.attend(&x, ck, cv, Some(&state.memory_bias))?;
+            let h = layer
+                .cross_attn
+                .attend(&x, ck, cv, Some(&state.memory_bias))?;
             x = layer.cross_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
             x = layer.ffn_norm.forward(&(x + h)?)?;
         }
         state.position += 1;
         let logits = self.lm_head.forward(&x.reshape((rows, ()))?)?;
-        let logits = logits.to_dtype(DType::F32)?.broadcast_add(&self.final_logits_bias)?;
+        let logits = logits
+            .to_dtype(DType::F32)?
+            .broadcast_add(&self.final_logits_bias)?;
         Ok(logits)
     }
 

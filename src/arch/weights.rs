@@ -29,7 +29,10 @@ impl Weights {
                     .file_name()
                     .map(|f| f.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                location: path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+                location: path
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
                 hint: "check the model folder or download the model again".into(),
             });
         }
@@ -53,7 +56,12 @@ impl Weights {
                 reason: "the file holds no tensors; download the model again".into(),
             });
         }
-        Ok(Self::from_tensors(tensors, path.to_path_buf(), dtype, device))
+        Ok(Self::from_tensors(
+            tensors,
+            path.to_path_buf(),
+            dtype,
+            device,
+        ))
     }
 
     /// Wrap tensors that were built elsewhere (another format's reader, or tests).
@@ -93,7 +101,11 @@ impl Weights {
         // Checkpoints store some vectors as [1, n]; accept any shape with the same elements in order.
         if t.dims() != shape {
             let same_numel = t.elem_count() == shape.iter().product::<usize>();
-            let squeezable = t.dims().iter().filter(|&&d| d != 1).eq(shape.iter().filter(|&&d| d != 1));
+            let squeezable = t
+                .dims()
+                .iter()
+                .filter(|&&d| d != 1)
+                .eq(shape.iter().filter(|&&d| d != 1));
             if !(same_numel && squeezable) {
                 return Err(Error::CorruptModel {
                     path: self.source.clone(),
@@ -138,7 +150,10 @@ mod tests {
 
     fn weights() -> Weights {
         let mut m = HashMap::new();
-        m.insert("a".to_string(), Tensor::zeros((1, 4), DType::F32, &Device::Cpu).unwrap());
+        m.insert(
+            "a".to_string(),
+            Tensor::zeros((1, 4), DType::F32, &Device::Cpu).unwrap(),
+        );
         Weights::from_tensors(m, PathBuf::from("x.safetensors"), DType::F32, &Device::Cpu)
     }
 
@@ -156,14 +171,20 @@ mod tests {
     fn missing_and_corrupt_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("model.safetensors");
-        let err = Weights::load(&p, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        let err = Weights::load(&p, DType::F32, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not found"), "{err}");
         std::fs::write(&p, b"garbage garbage garbage").unwrap();
-        let err = Weights::load(&p, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        let err = Weights::load(&p, DType::F32, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("corrupt"), "{err}");
         let p = dir.path().join("pytorch_model.bin");
         std::fs::write(&p, b"PK\x03\x04truncated").unwrap();
-        let err = Weights::load(&p, DType::F32, &Device::Cpu).unwrap_err().to_string();
+        let err = Weights::load(&p, DType::F32, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("corrupt"), "{err}");
     }
 }

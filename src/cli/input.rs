@@ -27,6 +27,8 @@ pub fn read_text(path: Option<&Path>) -> Result<String> {
 
 fn read_stdin() -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    std::io::stdin().read_to_end(&mut buf).context("cannot read standard input")?;
+    std::io::stdin()
+        .read_to_end(&mut buf)
+        .context("cannot read standard input")?;
     Ok(buf)
 }

@@ -13,7 +13,9 @@ pub fn bar(total: usize, unit: &str, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed_precise}} < {{eta_precise}}] {{per_sec}}");
+    let template = format!(
+        "{{bar:40}} {{pos}}/{{len}} {unit} [{{elapsed_precise}} < {{eta_precise}}] {{per_sec}}"
+    );
     if let Ok(style) = ProgressStyle::with_template(&template) {
         pb.set_style(style);
     }

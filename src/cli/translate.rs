@@ -21,7 +21,11 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         anyhow::bail!("--beams must be at least 1");
     }
     let text = input::read_text(a.input.as_deref())?;
-    let doc = if a.lines { segment_lines(&text) } else { segment(&text) };
+    let doc = if a.lines {
+        segment_lines(&text)
+    } else {
+        segment(&text)
+    };
     if doc.sentence_count() == 0 && text.trim().is_empty() && !a.lines {
         // Empty input: empty output, nothing loaded.
         return print(&a.format, "", &[], &text);
@@ -46,8 +50,14 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     }
     let load_time = started.elapsed();
 
-    let bar = progress::bar(doc.sentence_count(), if a.lines { "lines" } else { "sentences" }, a.runtime.quiet);
-    let batching = BatchOptions { max_batch_tokens: a.batch_tokens };
+    let bar = progress::bar(
+        doc.sentence_count(),
+        if a.lines { "lines" } else { "sentences" },
+        a.runtime.quiet,
+    );
+    let batching = BatchOptions {
+        max_batch_tokens: a.batch_tokens,
+    };
     let started = Instant::now();
     let result = translator.translate_document(&doc, batching, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
@@ -78,7 +88,12 @@ fn print(format: &Format, text: &str, pairs: &[serde_json::Value], _src: &str) -
     print_with_meta(format, text, pairs, serde_json::json!({}))
 }
 
-fn print_with_meta(format: &Format, text: &str, pairs: &[serde_json::Value], meta: serde_json::Value) -> Result<()> {
+fn print_with_meta(
+    format: &Format,
+    text: &str,
+    pairs: &[serde_json::Value],
+    meta: serde_json::Value,
+) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match format {

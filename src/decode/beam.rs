@@ -3,7 +3,10 @@
 //! early-stopping rules (`false` heuristic, `true`, `"never"`). Sentences whose result can no
 //! longer change are dropped from the model's state, so they stop costing compute.
 
-use super::{last_tokens, log_softmax_in_place, processors, rows_tensor, EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq};
+use super::{
+    last_tokens, log_softmax_in_place, processors, rows_tensor, EarlyStopping, GenerationConfig,
+    Hypothesis, Seq2Seq,
+};
 use crate::error::Result;
 
 /// The score transformers gives impossible or unused beams.
@@ -56,7 +59,10 @@ pub(super) fn search<M: Seq2Seq>(
                 .collect(),
             slots: vec![
                 Slot {
-                    beam: Beam { tokens: Vec::new(), score: DEAD },
+                    beam: Beam {
+                        tokens: Vec::new(),
+                        score: DEAD
+                    },
                     finished: false
                 };
                 nb
@@ -66,13 +72,17 @@ pub(super) fn search<M: Seq2Seq>(
         })
         .collect();
     // Each sentence gets `nb` rows of the model state.
-    let expand: Vec<usize> = (0..batch).flat_map(|i| std::iter::repeat_n(i, nb)).collect();
+    let expand: Vec<usize> = (0..batch)
+        .flat_map(|i| std::iter::repeat_n(i, nb))
+        .collect();
     model.select(&mut state, &rows_tensor(&expand, device)?)?;
     // `active[p]` is the sentence whose beams occupy state rows p*nb .. (p+1)*nb.
     let mut active: Vec<usize> = (0..batch).collect();
     let mut cur_len = 1;
     while !active.is_empty() && cur_len < max_length {
-        let histories = active.iter().flat_map(|&s| searches[s].running.iter().map(|b| &b.tokens));
+        let histories = active
+            .iter()
+            .flat_map(|&s| searches[s].running.iter().map(|b| &b.tokens));
         let tokens = last_tokens(histories, device)?;
         let logits: Vec<Vec<f32>> = model.step(&mut state, &tokens)?.to_vec2()?;
         let mut next_rows = Vec::with_capacity(active.len() * nb);
@@ -139,7 +149,9 @@ fn step_sentence(
         .collect();
 
     // Next running beams: the best candidates that did not just stop.
-    let run_scores = candidates.iter().map(|(_, b, hit)| if *hit { b.score + DEAD } else { b.score });
+    let run_scores = candidates
+        .iter()
+        .map(|(_, b, hit)| if *hit { b.score + DEAD } else { b.score });
     let chosen = top_k(run_scores, nb);
     let parents = chosen.iter().map(|&(k, _)| candidates[k].0).collect();
     let next_running = chosen
@@ -152,7 +164,8 @@ fn step_sentence(
 
     // Finished hypotheses: only the top `nb` candidates may enter, length-penalised.
     let denom = (cur_len as f64).powf(f64::from(cfg.length_penalty)) as f32;
-    let full = search.slots.iter().all(|s| s.finished) && cfg.early_stopping == EarlyStopping::Always;
+    let full =
+        search.slots.iter().all(|s| s.finished) && cfg.early_stopping == EarlyStopping::Always;
     let mut merged: Vec<Slot> = std::mem::take(&mut search.slots);
     for (k, (_, beam, hit)) in candidates.into_iter().enumerate() {
         let just_finished = hit && k < nb;
@@ -167,7 +180,10 @@ fn step_sentence(
             score += DEAD;
         }
         merged.push(Slot {
-            beam: Beam { tokens: beam.tokens, score },
+            beam: Beam {
+                tokens: beam.tokens,
+                score,
+            },
             finished: just_finished,
         });
     }
@@ -186,14 +202,20 @@ fn cur_len_check(search: &mut Search, cfg: &GenerationConfig, cur_len: usize, ma
         cur_len - 1
     };
     let best_possible = search.running[0].score / (best_len as f64).powf(lp) as f32;
-    let worst = search.slots.iter().map(|s| s.beam.score).fold(f32::INFINITY, f32::min);
+    let worst = search
+        .slots
+        .iter()
+        .map(|s| s.beam.score)
+        .fold(f32::INFINITY, f32::min);
     let improvable = search
         .slots
         .iter()
         .any(|s| best_possible > if s.finished { worst } else { DEAD });
     search.open &= improvable;
     let all_finished = search.slots.iter().all(|s| s.finished);
-    search.done = !search.open || (all_finished && cfg.early_stopping == EarlyStopping::Always) || cur_len >= max_length;
+    search.done = !search.open
+        || (all_finished && cfg.early_stopping == EarlyStopping::Always)
+        || cur_len >= max_length;
 }
 
 /// The `k` largest values with their positions, largest first; ties keep the lower position first.
@@ -201,7 +223,10 @@ fn top_k(values: impl Iterator<Item = f32>, k: usize) -> Vec<(usize, f32)> {
     let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
     for (i, v) in values.enumerate() {
         // NaN and values not above the current k-th best never enter.
-        if best.len() == k && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater) {
+        if v.is_nan()
+            || (best.len() == k
+                && v.partial_cmp(&best[k - 1].1) != Some(std::cmp::Ordering::Greater))
+        {
             continue;
         }
         let at = best.partition_point(|&(_, b)| b >= v);
@@ -220,6 +245,9 @@ mod tests {
         let v = [1.0, 5.0, 3.0, 5.0, f32::NEG_INFINITY, 4.0];
         assert_eq!(top_k(v.into_iter(), 3), vec![(1, 5.0), (3, 5.0), (5, 4.0)]);
         let v = [f32::NEG_INFINITY, f32::NEG_INFINITY, 0.0];
-        assert_eq!(top_k(v.into_iter(), 3), vec![(2, 0.0), (0, f32::NEG_INFINITY), (1, f32::NEG_INFINITY)]);
+        assert_eq!(
+            top_k(v.into_iter(), 3),
+            vec![(2, 0.0), (0, f32::NEG_INFINITY), (1, f32::NEG_INFINITY)]
+        );
     }
 }

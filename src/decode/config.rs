@@ -79,10 +79,14 @@ impl GenerationConfig {
     /// Read a model folder's defaults: `generation_config.json` if present, else `config.json`.
     pub fn from_model_files(config_json: &Path, generation_json: Option<&Path>) -> Result<Self> {
         let model = RawGeneration::read(config_json)?;
-        let eos = model.eos_token_id.as_ref().and_then(|e| e.first()).ok_or_else(|| Error::Config {
-            path: config_json.to_path_buf(),
-            reason: "eos_token_id is missing".into(),
-        })?;
+        let eos = model
+            .eos_token_id
+            .as_ref()
+            .and_then(|e| e.first())
+            .ok_or_else(|| Error::Config {
+                path: config_json.to_path_buf(),
+                reason: "eos_token_id is missing".into(),
+            })?;
         let pad = model.pad_token_id.ok_or_else(|| Error::Config {
             path: config_json.to_path_buf(),
             reason: "pad_token_id is missing".into(),
@@ -124,7 +128,10 @@ impl GenerationConfig {
             return bad("max_length / max_new_tokens leave no room for a single new token".into());
         }
         if self.repetition_penalty <= 0.0 || !self.repetition_penalty.is_finite() {
-            return bad(format!("repetition_penalty must be > 0, got {}", self.repetition_penalty));
+            return bad(format!(
+                "repetition_penalty must be > 0, got {}",
+                self.repetition_penalty
+            ));
         }
         let ids = self
             .eos_token_ids
@@ -133,11 +140,17 @@ impl GenerationConfig {
             .chain(self.bad_words_ids.iter().flatten());
         for &id in ids {
             if id as usize >= vocab_size {
-                return bad(format!("token id {id} is outside the vocabulary of {vocab_size}"));
+                return bad(format!(
+                    "token id {id} is outside the vocabulary of {vocab_size}"
+                ));
             }
         }
         if 2 * self.num_beams > vocab_size {
-            return bad(format!("{} beams need a vocabulary of at least {}", self.num_beams, 2 * self.num_beams));
+            return bad(format!(
+                "{} beams need a vocabulary of at least {}",
+                self.num_beams,
+                2 * self.num_beams
+            ));
         }
         Ok(())
     }

@@ -53,7 +53,11 @@ pub struct Hypothesis {
 }
 
 /// Decode a batch of source id sequences (each already ending with the end-of-sequence id).
-pub fn generate<M: Seq2Seq>(model: &M, sources: &[Vec<u32>], cfg: &GenerationConfig) -> Result<Vec<Hypothesis>> {
+pub fn generate<M: Seq2Seq>(
+    model: &M,
+    sources: &[Vec<u32>],
+    cfg: &GenerationConfig,
+) -> Result<Vec<Hypothesis>> {
     if sources.is_empty() {
         return Ok(Vec::new());
     }
@@ -62,7 +66,12 @@ pub fn generate<M: Seq2Seq>(model: &M, sources: &[Vec<u32>], cfg: &GenerationCon
     // Never decode past the decoder's position table.
     cfg.max_length = cfg.effective_max_length().min(model.max_target_len() + 1);
     cfg.max_new_tokens = None;
-    let (ids, mask) = pad_batch(sources, model.pad_id(), model.max_source_len(), model.device())?;
+    let (ids, mask) = pad_batch(
+        sources,
+        model.pad_id(),
+        model.max_source_len(),
+        model.device(),
+    )?;
     let state = model.encode(&ids, &mask)?;
     if cfg.num_beams == 1 {
         greedy::search(model, state, sources.len(), &cfg)
@@ -72,10 +81,17 @@ pub fn generate<M: Seq2Seq>(model: &M, sources: &[Vec<u32>], cfg: &GenerationCon
 }
 
 /// Right-pad sources into `[batch, max_len]` ids and mask tensors.
-fn pad_batch(sources: &[Vec<u32>], pad: u32, max_len: usize, device: &Device) -> Result<(Tensor, Tensor)> {
+fn pad_batch(
+    sources: &[Vec<u32>],
+    pad: u32,
+    max_len: usize,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
     let len = sources.iter().map(Vec::len).max().unwrap_or(0);
     if len == 0 {
-        return Err(Error::InvalidArgument("a source sequence is empty (it must hold at least the end-of-sequence id)".into()));
+        return Err(Error::InvalidArgument(
+            "a source sequence is empty (it must hold at least the end-of-sequence id)".into(),
+        ));
     }
     if len > max_len {
         return Err(Error::InvalidArgument(format!(
@@ -91,7 +107,10 @@ fn pad_batch(sources: &[Vec<u32>], pad: u32, max_len: usize, device: &Device) ->
         mask.extend(std::iter::repeat_n(0u32, len - s.len()));
     }
     let shape = (sources.len(), len);
-    Ok((Tensor::from_vec(ids, shape, device)?, Tensor::from_vec(mask, shape, device)?))
+    Ok((
+        Tensor::from_vec(ids, shape, device)?,
+        Tensor::from_vec(mask, shape, device)?,
+    ))
 }
 
 /// Row indices as a u32 tensor on `device`.
@@ -101,8 +120,13 @@ fn rows_tensor(rows: &[usize], device: &Device) -> Result<Tensor> {
 }
 
 /// Last tokens of the given histories as a `[rows]` tensor.
-fn last_tokens<'a>(histories: impl Iterator<Item = &'a Vec<u32>>, device: &Device) -> Result<Tensor> {
-    let v: Vec<u32> = histories.map(|h| *h.last().expect("history starts with the start token")).collect();
+fn last_tokens<'a>(
+    histories: impl Iterator<Item = &'a Vec<u32>>,
+    device: &Device,
+) -> Result<Tensor> {
+    let v: Vec<u32> = histories
+        .map(|h| *h.last().expect("history starts with the start token"))
+        .collect();
     let n = v.len();
     Ok(Tensor::from_vec(v, n, device)?)
 }
@@ -127,8 +151,14 @@ mod tests {
     #[test]
     fn padding_is_right_sided_with_a_mask() {
         let (ids, mask) = pad_batch(&[vec![4, 0], vec![7, 8, 0]], 9, 10, &Device::Cpu).unwrap();
-        assert_eq!(ids.to_vec2::<u32>().unwrap(), vec![vec![4, 0, 9], vec![7, 8, 0]]);
-        assert_eq!(mask.to_vec2::<u32>().unwrap(), vec![vec![1, 1, 0], vec![1, 1, 1]]);
+        assert_eq!(
+            ids.to_vec2::<u32>().unwrap(),
+            vec![vec![4, 0, 9], vec![7, 8, 0]]
+        );
+        assert_eq!(
+            mask.to_vec2::<u32>().unwrap(),
+            vec![vec![1, 1, 0], vec![1, 1, 1]]
+        );
         assert!(pad_batch(&[vec![1; 11]], 9, 10, &Device::Cpu).is_err());
         assert!(pad_batch(&[vec![]], 9, 10, &Device::Cpu).is_err());
     }

@@ -134,7 +134,17 @@ mod tests {
         c.forced_eos_token_id = Some(0);
         let mut s = vec![1.0; 6];
         process(&c, &mut s, &[5, 1, 2]);
-        assert_eq!(s, vec![0.0, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY]);
+        assert_eq!(
+            s,
+            vec![
+                0.0,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY,
+                f32::NEG_INFINITY
+            ]
+        );
     }
 
     #[test]
@@ -143,7 +153,10 @@ mod tests {
         c.bad_words_ids = vec![vec![5], vec![0], vec![1, 2]];
         let mut s = vec![1.0; 6];
         process(&c, &mut s, &[5, 1]);
-        assert_eq!(s, vec![1.0, 1.0, f32::NEG_INFINITY, 1.0, 1.0, f32::NEG_INFINITY]);
+        assert_eq!(
+            s,
+            vec![1.0, 1.0, f32::NEG_INFINITY, 1.0, 1.0, f32::NEG_INFINITY]
+        );
     }
 
     #[test]

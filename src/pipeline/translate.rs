@@ -86,14 +86,18 @@ impl Translator {
     pub fn load(source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
         let config_path = source.file("config.json")?;
         let generation_path = source.optional_file("generation_config.json")?;
-        let mut dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut dir = config_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         for name in TOKENIZER_FILES {
             if let Some(p) = source.optional_file(name)? {
                 dir = p.parent().map(Path::to_path_buf).unwrap_or(dir);
             }
         }
         let cfg = MarianConfig::from_file(&config_path)?;
-        let generation = GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
+        let generation =
+            GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
         let tokenizer = tokenize::load(&dir)?;
         let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
         let model = Marian::new(cfg, &weights)?;
@@ -185,7 +189,13 @@ impl Translator {
             )));
         }
         // Blank sentences are done already.
-        progress(sentences.len() - owner.iter().collect::<std::collections::BTreeSet<_>>().len());
+        progress(
+            sentences.len()
+                - owner
+                    .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+        );
         let lengths: Vec<usize> = pieces.iter().map(Vec::len).collect();
         let batches = plan_batches(&lengths, batching.max_batch_tokens, None);
         let mut results = Vec::with_capacity(batches.len());
@@ -220,17 +230,32 @@ impl Translator {
 
     /// Translate an article: sentences are found, translated in batches, and put back in the
     /// article's layout (lines, blank lines, indentation, dialogue dashes).
-    pub fn translate_text(&self, text: &str, batching: BatchOptions, progress: &mut dyn FnMut(usize)) -> Result<Translation> {
+    pub fn translate_text(
+        &self,
+        text: &str,
+        batching: BatchOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Translation> {
         self.translate_document(&segment(text), batching, progress)
     }
 
     /// Translate each line on its own: exactly one output line per input line.
-    pub fn translate_lines(&self, text: &str, batching: BatchOptions, progress: &mut dyn FnMut(usize)) -> Result<Translation> {
+    pub fn translate_lines(
+        &self,
+        text: &str,
+        batching: BatchOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Translation> {
         self.translate_document(&segment_lines(text), batching, progress)
     }
 
     /// Translate an already-segmented document.
-    pub fn translate_document(&self, doc: &Document, batching: BatchOptions, progress: &mut dyn FnMut(usize)) -> Result<Translation> {
+    pub fn translate_document(
+        &self,
+        doc: &Document,
+        batching: BatchOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Translation> {
         let sources: Vec<&str> = doc.sentences().collect();
         let translations = self.translate_sentences(&sources, batching, progress)?;
         let text = doc.reassemble(&translations)?;

@@ -19,7 +19,8 @@ fn tolk() -> Command {
 }
 
 fn article() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/da/us-russia-syria-talks.txt");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/da/us-russia-syria-talks.txt");
     if p.exists() {
         Some(p)
     } else {
@@ -97,7 +98,14 @@ fn json_and_jsonl_are_machine_readable() {
     assert!(v["translation"].is_string());
 
     let out = tolk()
-        .args(["translate", "--format", "jsonl", "--lines", "--quiet", "--model"])
+        .args([
+            "translate",
+            "--format",
+            "jsonl",
+            "--lines",
+            "--quiet",
+            "--model",
+        ])
         .arg(fixture("marian/tiny-bin"))
         .write_stdin(input)
         .assert()
@@ -138,8 +146,14 @@ fn invalid_utf8_names_the_byte_offset() {
 
 #[test]
 fn usage_errors_exit_2() {
-    tolk().args(["translate", "--beams", "many"]).assert().code(2);
-    tolk().args(["translate", "--no-such-flag"]).assert().code(2);
+    tolk()
+        .args(["translate", "--beams", "many"])
+        .assert()
+        .code(2);
+    tolk()
+        .args(["translate", "--no-such-flag"])
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -165,14 +179,20 @@ fn corrupt_and_truncated_weights_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("st");
     copy_dir(&fixture("marian/tiny-st"), &st);
-    std::fs::write(st.join("model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").unwrap();
+    std::fs::write(
+        st.join("model.safetensors"),
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json",
+    )
+    .unwrap();
     tolk()
         .args(["translate", "--model"])
         .arg(&st)
         .write_stdin("Hej.")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("corrupt").and(predicate::str::contains("model.safetensors")));
+        .stderr(
+            predicate::str::contains("corrupt").and(predicate::str::contains("model.safetensors")),
+        );
 
     let bin = dir.path().join("bin");
     copy_dir(&fixture("marian/tiny-bin"), &bin);
@@ -184,7 +204,9 @@ fn corrupt_and_truncated_weights_are_clear_errors() {
         .write_stdin("Hej.")
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("corrupt").and(predicate::str::contains("pytorch_model.bin")));
+        .stderr(
+            predicate::str::contains("corrupt").and(predicate::str::contains("pytorch_model.bin")),
+        );
 
     std::fs::remove_file(bin.join("vocab.json")).unwrap();
     tolk()
@@ -206,15 +228,23 @@ fn downloads_from_the_hub_then_works_offline() {
         if offline {
             c.env("HF_HUB_OFFLINE", "1");
         }
-        c.args(["translate", "--quiet", "--model", "Helsinki-NLP/opus-mt-da-en"])
-            .write_stdin(input)
-            .assert()
+        c.args([
+            "translate",
+            "--quiet",
+            "--model",
+            "Helsinki-NLP/opus-mt-da-en",
+        ])
+        .write_stdin(input)
+        .assert()
     };
     let server = HubServer::start(&[("Helsinki-NLP/opus-mt-da-en", &fixture("marian/tiny-bin"))]);
     let endpoint = server.endpoint();
     let online = run(&endpoint, false).success().get_output().stdout.clone();
     assert!(server.request_count() > 0);
-    assert!(home.path().join("hub/models--Helsinki-NLP--opus-mt-da-en").is_dir());
+    assert!(home
+        .path()
+        .join("hub/models--Helsinki-NLP--opus-mt-da-en")
+        .is_dir());
     drop(server);
     let offline = run(&endpoint, true).success().get_output().stdout.clone();
     assert_eq!(online, offline);

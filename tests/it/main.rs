@@ -1,8 +1,8 @@
 //! tolk's integration tests: one test binary, one module per concern.
 
+mod cli;
 mod common;
 mod hub;
-mod cli;
 mod marian_parity;
 mod segment;
 mod support;

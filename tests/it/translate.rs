@@ -32,14 +32,30 @@ fn batch_budget_does_not_change_translations() {
             t.generation_mut().num_beams = beams;
             let mut calls = 0;
             let one_by_one = t
-                .translate_sentences(SENTENCES, BatchOptions { max_batch_tokens: 1 }, &mut |_| calls += 1)
+                .translate_sentences(
+                    SENTENCES,
+                    BatchOptions {
+                        max_batch_tokens: 1,
+                    },
+                    &mut |_| calls += 1,
+                )
                 .unwrap();
             let mut done = 0;
             let batched = t
-                .translate_sentences(SENTENCES, BatchOptions { max_batch_tokens: 10_000 }, &mut |n| done += n)
+                .translate_sentences(
+                    SENTENCES,
+                    BatchOptions {
+                        max_batch_tokens: 10_000,
+                    },
+                    &mut |n| done += n,
+                )
                 .unwrap();
             assert_eq!(one_by_one, batched, "{repo}, {beams} beams");
-            assert_eq!(done, SENTENCES.len(), "progress adds up to the sentence count");
+            assert_eq!(
+                done,
+                SENTENCES.len(),
+                "progress adds up to the sentence count"
+            );
             assert!(calls >= 6, "budget 1 must run one sentence per batch");
             assert_eq!(batched[1], "");
             assert_eq!(batched[5], "");
@@ -56,13 +72,24 @@ fn overlong_sentences_are_split_not_truncated() {
         .collect::<Vec<_>>()
         .join(" ");
     let count = |s: &str| t.tokenizer().count_tokens(s).unwrap();
-    assert!(count(&long) > 2 * max, "test sentence must be longer than the model's window");
+    assert!(
+        count(&long) > 2 * max,
+        "test sentence must be longer than the model's window"
+    );
     let pieces = split_long(&long, max, &count);
     assert!(pieces.len() >= 3);
     let mut noop = |_| {};
-    let whole = t.translate_sentences(&[long.as_str()], BatchOptions::default(), &mut noop).unwrap();
-    let parts = t.translate_sentences(&pieces, BatchOptions::default(), &mut noop).unwrap();
-    let joined: Vec<&str> = parts.iter().map(|s| s.as_str()).filter(|s| !s.is_empty()).collect();
+    let whole = t
+        .translate_sentences(&[long.as_str()], BatchOptions::default(), &mut noop)
+        .unwrap();
+    let parts = t
+        .translate_sentences(&pieces, BatchOptions::default(), &mut noop)
+        .unwrap();
+    let joined: Vec<&str> = parts
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
     assert_eq!(whole[0], joined.join(" "));
 }
 
@@ -70,7 +97,9 @@ fn overlong_sentences_are_split_not_truncated() {
 fn article_translation_round_trips_layout() {
     let t = translator("tiny-st");
     let input = "Titel uden punktum\n\n  - Hej, siger han. Ja.\n\nSlut.\n";
-    let out = t.translate_text(input, BatchOptions::default(), &mut |_| {}).unwrap();
+    let out = t
+        .translate_text(input, BatchOptions::default(), &mut |_| {})
+        .unwrap();
     assert_eq!(out.sentences.len(), 4);
     let lines: Vec<&str> = out.text.split('\n').collect();
     assert_eq!(lines.len(), input.split('\n').count(), "{:?}", out.text);
