@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use tolk::device::{parse_dtype, DeviceSpec};
 use tolk::hub::{HubOptions, ModelRef, ModelSource};
 use tolk::pipeline::segment::{segment, segment_lines};
-use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translator};
+use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translation, Translator};
 
 use super::args::{Format, TranslateArgs};
 use super::{input, progress, set_threads};
@@ -20,23 +20,28 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     if a.beams == Some(0) {
         anyhow::bail!("--beams must be at least 1");
     }
-    let text = input::read_text(a.input.as_deref())?;
-    let doc = if a.lines {
-        segment_lines(&text)
-    } else {
-        segment(&text)
-    };
-    if doc.sentence_count() == 0 && text.trim().is_empty() && !a.lines {
-        // Empty input: empty output, nothing loaded.
-        return print(&a.format, "", &[], &text);
-    }
-    let device = a.runtime.device.parse::<DeviceSpec>()?.open()?;
+    let device = a.runtime.device.parse::<DeviceSpec>()?;
     let dtype = parse_dtype(&a.runtime.dtype)?;
     let model_ref: ModelRef = a.model.parse()?;
+    let text = input::read_text(a.input.as_deref())?;
+    let doc = if a.lines { segment_lines(&text) } else { segment(&text) };
+    if doc.sentence_count() == 0 {
+        // Nothing to translate (empty or blank input): the layout alone, no model loaded.
+        let result = Translation {
+            text: doc.reassemble::<String>(&[])?,
+            sentences: Vec::new(),
+        };
+        return print(a.format, &result, serde_json::json!({}));
+    }
+
     let started = Instant::now();
     let source = ModelSource::open(&model_ref, &HubOptions::from_env()?)
         .with_context(|| format!("cannot open model `{}`", a.model))?;
-    let mut translator = Translator::load(&source, &LoadOptions { device, dtype })
+    let options = LoadOptions {
+        device: device.open()?,
+        dtype,
+    };
+    let mut translator = Translator::load(&source, &options)
         .with_context(|| format!("cannot load model {}", source.describe()))?;
     let generation = translator.generation_mut();
     if let Some(b) = a.beams {
@@ -48,68 +53,47 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     if let Some(n) = a.min_new_tokens {
         generation.min_new_tokens = n;
     }
-    let load_time = started.elapsed();
+    let load_seconds = started.elapsed().as_secs_f64();
 
-    let bar = progress::bar(
-        doc.sentence_count(),
-        if a.lines { "lines" } else { "sentences" },
-        a.runtime.quiet,
-    );
+    let unit = if a.lines { "lines" } else { "sentences" };
+    let bar = progress::bar(doc.sentence_count(), unit, a.runtime.quiet);
     let batching = BatchOptions {
         max_batch_tokens: a.batch_tokens,
     };
     let started = Instant::now();
     let result = translator.translate_document(&doc, batching, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
-    let elapsed = started.elapsed();
-    if !a.runtime.quiet && !matches!(a.format, Format::Text) {
+    let translate_seconds = started.elapsed().as_secs_f64();
+    if !a.runtime.quiet {
         eprintln!(
-            "translated {} sentences in {:.2}s (model loaded in {:.2}s)",
+            "translated {} {unit} in {translate_seconds:.2}s (model loaded in {load_seconds:.2}s)",
             result.sentences.len(),
-            elapsed.as_secs_f64(),
-            load_time.as_secs_f64()
         );
     }
     let meta = serde_json::json!({
         "model": translator.description(),
-        "load_seconds": load_time.as_secs_f64(),
-        "translate_seconds": elapsed.as_secs_f64(),
+        "load_seconds": load_seconds,
+        "translate_seconds": translate_seconds,
     });
-    let pairs: Vec<serde_json::Value> = result
-        .sentences
-        .iter()
-        .map(|p| serde_json::json!({"source": p.source, "translation": p.translation}))
-        .collect();
-    let _ = meta.clone();
-    print_with_meta(&a.format, &result.text, &pairs, meta)
+    print(a.format, &result, meta)
 }
 
-fn print(format: &Format, text: &str, pairs: &[serde_json::Value], _src: &str) -> Result<()> {
-    print_with_meta(format, text, pairs, serde_json::json!({}))
-}
-
-fn print_with_meta(
-    format: &Format,
-    text: &str,
-    pairs: &[serde_json::Value],
-    meta: serde_json::Value,
-) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+/// Write the result to stdout in the chosen format; `meta` adds fields to the JSON object.
+fn print(format: Format, result: &Translation, meta: serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     match format {
-        Format::Text => out.write_all(text.as_bytes())?,
+        Format::Text => out.write_all(result.text.as_bytes())?,
         Format::Json => {
             let mut obj = meta;
-            obj["translation"] = text.into();
-            obj["sentences"] = pairs.to_vec().into();
+            obj["translation"] = result.text.clone().into();
+            obj["sentences"] = serde_json::to_value(&result.sentences)?;
             serde_json::to_writer_pretty(&mut out, &obj)?;
             out.write_all(b"\n")?;
         }
         Format::Jsonl => {
-            for (i, p) in pairs.iter().enumerate() {
-                let mut p = p.clone();
-                p["index"] = i.into();
-                serde_json::to_writer(&mut out, &p)?;
+            for (i, p) in result.sentences.iter().enumerate() {
+                let row = serde_json::json!({"index": i, "source": p.source, "translation": p.translation});
+                serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")?;
             }
         }

@@ -223,7 +223,8 @@ impl Translator {
             if !slot.is_empty() && !text.is_empty() {
                 slot.push(' ');
             }
-            slot.push_str(text.trim());
+            // A translation is one line of output whatever the model produced.
+            slot.push_str(&text.trim().replace(['\n', '\r'], " "));
         }
         Ok(out)
     }

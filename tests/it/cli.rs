@@ -131,6 +131,13 @@ fn empty_input_is_empty_output() {
         .assert()
         .success()
         .stdout("");
+    // Blank lines only: the layout comes back, and no model is needed for it.
+    tolk()
+        .args(["translate", "--lines", "--model", "does/not-matter"])
+        .write_stdin("\n  \n\n")
+        .assert()
+        .success()
+        .stdout("\n\n\n");
 }
 
 #[test]
