@@ -64,6 +64,10 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     let result = translator.translate_document(&doc, batching, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     let translate_seconds = started.elapsed().as_secs_f64();
+    let untranslated = result.sentences.iter().filter(|p| p.untranslated).count();
+    if untranslated > 0 {
+        eprintln!("warning: the model produced nothing for {untranslated} {unit}; their source text was kept");
+    }
     if !a.runtime.quiet {
         eprintln!(
             "translated {} {unit} in {translate_seconds:.2}s (model loaded in {load_seconds:.2}s)",
@@ -92,7 +96,8 @@ fn print(format: Format, result: &Translation, meta: serde_json::Value) -> Resul
         }
         Format::Jsonl => {
             for (i, p) in result.sentences.iter().enumerate() {
-                let row = serde_json::json!({"index": i, "source": p.source, "translation": p.translation});
+                let mut row = serde_json::to_value(p)?;
+                row["index"] = i.into();
                 serde_json::to_writer(&mut out, &row)?;
                 out.write_all(b"\n")?;
             }

@@ -53,6 +53,9 @@ impl Default for BatchOptions {
 pub struct SentencePair {
     pub source: String,
     pub translation: String,
+    /// The model produced nothing for this sentence, so the source text stands in its place.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub untranslated: bool,
 }
 
 /// A translated text: the text in the source's layout, and its sentences.
@@ -250,7 +253,8 @@ impl Translator {
         self.translate_document(&segment_lines(text), batching, progress)
     }
 
-    /// Translate an already-segmented document.
+    /// Translate an already-segmented document. A sentence the model translates to nothing keeps
+    /// its source text (marked `untranslated`), so no line of the article goes missing.
     pub fn translate_document(
         &self,
         doc: &Document,
@@ -259,15 +263,20 @@ impl Translator {
     ) -> Result<Translation> {
         let sources: Vec<&str> = doc.sentences().collect();
         let translations = self.translate_sentences(&sources, batching, progress)?;
-        let text = doc.reassemble(&translations)?;
-        let sentences = sources
+        let sentences: Vec<SentencePair> = sources
             .into_iter()
             .zip(translations)
-            .map(|(s, t)| SentencePair {
-                source: s.to_string(),
-                translation: t,
+            .map(|(s, t)| {
+                let untranslated = t.is_empty() && !s.trim().is_empty();
+                SentencePair {
+                    source: s.to_string(),
+                    translation: if untranslated { s.trim().to_string() } else { t },
+                    untranslated,
+                }
             })
             .collect();
+        let texts: Vec<&str> = sentences.iter().map(|p| p.translation.as_str()).collect();
+        let text = doc.reassemble(&texts)?;
         Ok(Translation { text, sentences })
     }
 }

@@ -106,3 +106,14 @@ fn article_translation_round_trips_layout() {
     assert!(lines[1].is_empty() && lines[3].is_empty() && lines[5].is_empty());
     assert!(lines[2].starts_with("  -"), "{:?}", lines[2]);
 }
+
+#[test]
+fn empty_translations_keep_the_source_and_are_marked() {
+    // tiny-bin forces end-of-sequence at max_length: one new token allowed means an empty output.
+    let mut t = translator("tiny-bin");
+    t.generation_mut().max_new_tokens = Some(1);
+    let input = "Første linje.\n- Anden linje. Med to sætninger.\n";
+    let out = t.translate_text(input, BatchOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(out.text, input);
+    assert!(out.sentences.iter().all(|p| p.untranslated && p.translation == p.source));
+}
