@@ -35,7 +35,9 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     }
 
     let started = Instant::now();
-    let source = ModelSource::open(&model_ref, &HubOptions::from_env()?)
+    let mut hub = HubOptions::from_env()?;
+    hub.progress &= !a.runtime.quiet;
+    let source = ModelSource::open(&model_ref, &hub)
         .with_context(|| format!("cannot open model `{}`", a.model))?;
     let options = LoadOptions {
         device: device.open()?,
