@@ -140,34 +140,40 @@ def write_corpora() -> tuple[Path, Path]:
     return src, tgt
 
 
-def train_spm(corpus: Path, prefix: Path, vocab_size: int) -> Path:
-    """Train into a temp dir (the repos hold the committed copies of the .spm files)."""
-    spm.set_random_generator_seed(1234)
-    spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(prefix),
-        vocab_size=vocab_size,
-        model_type="unigram",
-        character_coverage=0.9995,
-        normalization_rule_name="nmt_nfkc",
-        num_threads=1,
-        input_sentence_size=0,
-        shuffle_input_sentence=False,
-        hard_vocab_limit=True,
-        minloglevel=2,
-    )
-    model = prefix.with_suffix(".model")
-    out = prefix.with_suffix(".spm")
-    model.replace(out)
-    prefix.with_suffix(".vocab").unlink()
+def train_spm(corpus: Path, workdir: Path, name: str, vocab_size: int) -> Path:
+    """Train in a temp dir with relative paths, so that the trainer_spec stored inside the model
+    (input, model_prefix) holds no machine-specific path and reruns give identical bytes.
+    The repos hold the committed copies of the .spm files."""
+    shutil.copyfile(corpus, workdir / corpus.name)
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        spm.set_random_generator_seed(1234)
+        spm.SentencePieceTrainer.train(
+            input=corpus.name,
+            model_prefix=name,
+            vocab_size=vocab_size,
+            model_type="unigram",
+            character_coverage=0.9995,
+            normalization_rule_name="nmt_nfkc",
+            num_threads=1,
+            input_sentence_size=0,
+            shuffle_input_sentence=False,
+            hard_vocab_limit=True,
+            minloglevel=2,
+        )
+    finally:
+        os.chdir(cwd)
+    out = workdir / f"{name}.spm"
+    (workdir / f"{name}.model").replace(out)
     return out
 
 
 def train_spms() -> tuple[Path, Path]:
     src_corpus, tgt_corpus = write_corpora()
     tmp = Path(tempfile.mkdtemp(prefix="tolk-spm-"))
-    src = train_spm(src_corpus, tmp / "source", 640)
-    tgt = train_spm(tgt_corpus, tmp / "target", 480)
+    src = train_spm(src_corpus, tmp, "source", 640)
+    tgt = train_spm(tgt_corpus, tmp, "target", 480)
     return src, tgt
 
 
