@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import sys
@@ -208,8 +207,29 @@ def marian_vocab(piece_lists: list[list[str]], fill_to: int | None = None) -> di
 # ---------------------------------------------------------------------------------------------
 
 
+def _scalar(x) -> bool:
+    return not isinstance(x, (dict, list))
+
+
+def dumps_compact(obj, level: int = 0) -> str:
+    """Pretty JSON, but lists of scalars stay on one line (readable, compact goldens)."""
+    pad, inner = " " * level, " " * (level + 1)
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {dumps_compact(v, level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, list):
+        if all(_scalar(x) for x in obj):
+            return json.dumps(obj, ensure_ascii=False)
+        return "[\n" + ",\n".join(inner + dumps_compact(x, level + 1) for x in obj) + "\n" + pad + "]"
+    return json.dumps(obj, ensure_ascii=False)
+
+
 def write_json(path: Path, obj, indent: int | None = 2) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=indent) + "\n", encoding="utf-8")
+    """indent=2: plain json.dumps (Hub-style config files); indent=1: compact golden layout."""
+    text = dumps_compact(obj) if indent == 1 else json.dumps(obj, ensure_ascii=False, indent=indent)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def write_tokenizer_files(out: Path, src_spm: Path, tgt_spm: Path, vocab: dict, target_vocab: dict | None,
@@ -365,6 +385,13 @@ CASES = [
 ]
 
 
+SEP_NOTE = {
+    "tiny-sep": (" separate_vocabs quirk: batch_decode(skip_special_tokens=True) skips the SOURCE vocab's special "
+                 "ids (all_special_ids are looked up in vocab.json), so the target <pad> start token (id = "
+                 "target_vocab.json['<pad>']) is NOT skipped and 'decoded' begins with '<pad>'."),
+}
+
+
 def strip_after_eos(seq: list[int], eos: int, pad: int) -> list[int]:
     """Cut everything after the first EOS at position >= 1 (only pads follow it; asserted)."""
     for i in range(1, len(seq)):
@@ -437,7 +464,7 @@ def golden_generate(repo: Path, model: MarianMTModel, tok: MarianTokenizer, min_
         print(f"  {repo.name}/{name}: lengths {lens}")
         cases.append(case)
         if name == "greedy":
-            write_logits(repo, out, batched)
+            write_logits(repo, model, tok, out, batched)
     gc = model.generation_config
     write_json(repo / "golden_generate.json", {
         "transformers_version": transformers.__version__,
@@ -448,34 +475,47 @@ def golden_generate(repo: Path, model: MarianMTModel, tok: MarianTokenizer, min_
                  f"right after the first EOS (id {eos}); only trailing pad tokens (id {pad}) were stripped. "
                  "'batched_equals_single' compares with generating each source alone (then 'outputs_single' "
                  "is present when they differ). 'float64_equals_float32' compares with the same model in float64. "
-                 "Unlisted parameters come from the repo's generation defaults ('generation_defaults')."),
+                 "Unlisted parameters come from the repo's generation defaults ('generation_defaults'; a null there means "
+                 "transformers' global default in 'global_defaults_for_unset')." + SEP_NOTE.get(repo.name, "")),
         "generation_defaults": {
             k: getattr(gc, k) for k in ("max_length", "num_beams", "bad_words_ids", "forced_eos_token_id",
                                         "decoder_start_token_id", "eos_token_id", "pad_token_id",
                                         "length_penalty", "early_stopping", "min_length")
         },
+        "global_defaults_for_unset": {k: v for k, v in GenerationConfig._get_default_generation_params().items()
+                                      if k in ("length_penalty", "early_stopping", "min_length", "num_beams",
+                                               "max_length", "no_repeat_ngram_size", "repetition_penalty")},
         "sources": SOURCES,
         "input_ids": input_ids,
         "cases": cases,
     }, indent=1)
 
 
-def write_logits(repo: Path, out, batched: list[list[int]]) -> None:
-    steps = []
-    for t in range(3):
-        rows = []
-        for row in range(2):
-            lp = torch.log_softmax(out.logits[t][row].double(), dim=-1)
+def write_logits(repo: Path, model: MarianMTModel, tok: MarianTokenizer, out, batched: list[list[int]]) -> None:
+    """Top-5 log-probs of single (unpadded) forward passes along the greedy outputs of the first two
+    sources whose greedy output has at least 4 tokens; cross-checked against the batched generate logits."""
+    rows = [i for i, seq in enumerate(batched) if len(seq) >= 4][:2]
+    entries = []
+    for row in rows:
+        src = torch.tensor([tok(SOURCES[row])["input_ids"]])
+        steps = []
+        for t in range(3):
+            dec = torch.tensor([batched[row][: t + 1]])
+            with torch.no_grad():
+                logits = model(input_ids=src, decoder_input_ids=dec).logits[0, -1]
+            assert torch.allclose(logits, out.logits[t][row], atol=1e-4), "batched vs single logits differ"
+            lp = torch.log_softmax(logits.double(), dim=-1)
             v, i = torch.topk(lp, 5)
-            rows.append({"ids": i.tolist(), "logprobs": [round(float(x), 5) for x in v]})
-        steps.append(rows)
+            steps.append({"decoder_input_ids": batched[row][: t + 1], "top_ids": i.tolist(),
+                          "top_logprobs": [round(float(x), 5) for x in v]})
+        entries.append({"source_index": row, "input_ids": src[0].tolist(), "steps": steps})
     write_json(repo / "golden_logits.json", {
-        "note": ("First greedy case ('greedy' in golden_generate.json), first 2 sources, first 3 decoding steps: "
-                 "top-5 of log_softmax of the RAW model logits (lm_head + final_logits_bias, before any logits "
-                 "processor such as bad_words_ids), rounded to 5 decimals. steps[t][row]. The decoder input at "
-                 "step t is outputs[row][:t+1] of that case."),
-        "prefixes": [b[:4] for b in batched[:2]],
-        "steps": steps,
+        "note": ("Greedy case ('greedy' in golden_generate.json): for two sources, the first 3 decoding steps. "
+                 "Each step: one forward pass of the model on the unpadded source input_ids and the given "
+                 "decoder_input_ids (float32, CPU); top-5 of log_softmax of the RAW logits of the last position "
+                 "(lm_head + final_logits_bias, before logits processors such as bad_words_ids), rounded to "
+                 "5 decimals. Compare with a tolerance (~1e-3)."),
+        "cases": entries,
     }, indent=1)
 
 
