@@ -25,10 +25,17 @@ fn bench_name(device: &candle_core::Device, name: &str) -> String {
 
 fn load() -> Translator {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian/tiny-st");
-    let src = ModelSource::open(&ModelRef::Local(dir), &HubOptions::new(std::env::temp_dir())).expect("fixture");
+    let src = ModelSource::open(
+        &ModelRef::Local(dir),
+        &HubOptions::new(std::env::temp_dir()),
+    )
+    .expect("fixture");
     let started = Instant::now();
     let t = Translator::load(&src, &LoadOptions::default()).expect("load fixture model");
-    eprintln!("model load: {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "model load: {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     t
 }
 
@@ -37,7 +44,9 @@ fn benches(c: &mut Criterion) {
     let device = candle_core::Device::Cpu;
     let doc = segment(ARTICLE);
     let sentences: Vec<&str> = doc.sentences().collect();
-    c.bench_function(&bench_name(&device, "segment_article"), |b| b.iter(|| segment(ARTICLE)));
+    c.bench_function(&bench_name(&device, "segment_article"), |b| {
+        b.iter(|| segment(ARTICLE))
+    });
     c.bench_function(&bench_name(&device, "tokenize_sentences"), |b| {
         b.iter(|| t.tokenizer().encode_batch(&sentences).unwrap())
     });
@@ -47,9 +56,13 @@ fn benches(c: &mut Criterion) {
         cfg.num_beams = beams;
         cfg.max_new_tokens = Some(32);
         cfg.min_new_tokens = 32;
-        c.bench_function(&bench_name(&device, &format!("generate_batch{}_beam{beams}_32tok", ids.len())), |b| {
-            b.iter(|| generate(t.model(), &ids, &cfg).unwrap())
-        });
+        c.bench_function(
+            &bench_name(
+                &device,
+                &format!("generate_batch{}_beam{beams}_32tok", ids.len()),
+            ),
+            |b| b.iter(|| generate(t.model(), &ids, &cfg).unwrap()),
+        );
     }
 }
 

@@ -24,7 +24,11 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     let dtype = parse_dtype(&a.runtime.dtype)?;
     let model_ref: ModelRef = a.model.parse()?;
     let text = input::read_text(a.input.as_deref())?;
-    let doc = if a.lines { segment_lines(&text) } else { segment(&text) };
+    let doc = if a.lines {
+        segment_lines(&text)
+    } else {
+        segment(&text)
+    };
     if doc.sentence_count() == 0 {
         // Nothing to translate (empty or blank input): the layout alone, no model loaded.
         let result = Translation {

@@ -270,7 +270,11 @@ impl Translator {
                 let untranslated = t.is_empty() && !s.trim().is_empty();
                 SentencePair {
                     source: s.to_string(),
-                    translation: if untranslated { s.trim().to_string() } else { t },
+                    translation: if untranslated {
+                        s.trim().to_string()
+                    } else {
+                        t
+                    },
                     untranslated,
                 }
             })

@@ -249,8 +249,10 @@ mod tests {
     fn nmt_nfkc_charsmap_matches_sentencepiece() {
         // The fixture model uses sentencepiece's default nmt_nfkc rules; expected values are
         // what Python sentencepiece 0.2.3 `normalize` returns for the same model.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian/tiny-bin/source.spm");
-        let bytes = std::fs::read(&path).expect("fixture tests/fixtures/marian/tiny-bin/source.spm");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian/tiny-bin/source.spm");
+        let bytes =
+            std::fs::read(&path).expect("fixture tests/fixtures/marian/tiny-bin/source.spm");
         let file = super::super::spm_proto::parse(&bytes, &path).unwrap();
         let n = Normalizer::new(&file.normalizer, Vec::new(), &path).unwrap();
         assert_eq!(n.normalize("ﬁ ＡＢＣ"), "▁fi▁ABC");

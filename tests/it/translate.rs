@@ -113,7 +113,12 @@ fn empty_translations_keep_the_source_and_are_marked() {
     let mut t = translator("tiny-bin");
     t.generation_mut().max_new_tokens = Some(1);
     let input = "Første linje.\n- Anden linje. Med to sætninger.\n";
-    let out = t.translate_text(input, BatchOptions::default(), &mut |_| {}).unwrap();
+    let out = t
+        .translate_text(input, BatchOptions::default(), &mut |_| {})
+        .unwrap();
     assert_eq!(out.text, input);
-    assert!(out.sentences.iter().all(|p| p.untranslated && p.translation == p.source));
+    assert!(out
+        .sentences
+        .iter()
+        .all(|p| p.untranslated && p.translation == p.source));
 }
