@@ -34,6 +34,7 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         let result = Translation {
             text: doc.reassemble::<String>(&[])?,
             sentences: Vec::new(),
+            counts: Default::default(),
         };
         return print(a.format, &result, serde_json::json!({}));
     }
@@ -75,15 +76,19 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         eprintln!("warning: the model produced nothing for {untranslated} {unit}; their source text was kept");
     }
     if !a.runtime.quiet {
+        let n = result.sentences.len();
         eprintln!(
-            "translated {} {unit} in {translate_seconds:.2}s (model loaded in {load_seconds:.2}s)",
-            result.sentences.len(),
+            "translated {n} {unit} in {translate_seconds:.2}s ({:.2} {unit}/s, {:.1} generated tokens/s); model loaded in {load_seconds:.2}s",
+            n as f64 / translate_seconds,
+            result.counts.generated_tokens as f64 / translate_seconds,
         );
     }
     let meta = serde_json::json!({
         "model": translator.description(),
         "load_seconds": load_seconds,
         "translate_seconds": translate_seconds,
+        "source_tokens": result.counts.source_tokens,
+        "generated_tokens": result.counts.generated_tokens,
     });
     print(a.format, &result, meta)
 }

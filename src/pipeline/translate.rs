@@ -58,11 +58,19 @@ pub struct SentencePair {
     pub untranslated: bool,
 }
 
+/// Work done by the model: source tokens encoded (end-of-sequence included) and tokens generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TokenCounts {
+    pub source_tokens: usize,
+    pub generated_tokens: usize,
+}
+
 /// A translated text: the text in the source's layout, and its sentences.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Translation {
     pub text: String,
     pub sentences: Vec<SentencePair>,
+    pub counts: TokenCounts,
 }
 
 /// A translation model ready to use.
@@ -157,6 +165,16 @@ impl Translator {
         batching: BatchOptions,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<String>> {
+        Ok(self.translate_counted(sentences, batching, progress)?.0)
+    }
+
+    /// [`Translator::translate_sentences`], also counting the tokens the model processed.
+    pub fn translate_counted<S: AsRef<str>>(
+        &self,
+        sentences: &[S],
+        batching: BatchOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<String>, TokenCounts)> {
         // Cut every sentence into pieces the encoder can take, and remember which sentence each piece is from.
         let max_src = self.model.max_source_len();
         let count = |s: &str| self.tokenizer.count_tokens(s).unwrap_or(usize::MAX);
@@ -201,10 +219,15 @@ impl Translator {
         );
         let lengths: Vec<usize> = pieces.iter().map(Vec::len).collect();
         let batches = plan_batches(&lengths, batching.max_batch_tokens, None);
+        let mut counts = TokenCounts {
+            source_tokens: lengths.iter().sum(),
+            generated_tokens: 0,
+        };
         let mut results = Vec::with_capacity(batches.len());
         for batch in &batches {
             let sources: Vec<Vec<u32>> = batch.iter().map(|&i| pieces[i].clone()).collect();
             let hyps = generate(&self.model, &sources, &self.generation)?;
+            counts.generated_tokens += hyps.iter().map(|h| h.tokens.len()).sum::<usize>();
             let texts = hyps
                 .iter()
                 .map(|h| self.tokenizer.decode(&h.tokens))
@@ -229,7 +252,7 @@ impl Translator {
             // A translation is one line of output whatever the model produced.
             slot.push_str(&text.trim().replace(['\n', '\r'], " "));
         }
-        Ok(out)
+        Ok((out, counts))
     }
 
     /// Translate an article: sentences are found, translated in batches, and put back in the
@@ -262,7 +285,7 @@ impl Translator {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Translation> {
         let sources: Vec<&str> = doc.sentences().collect();
-        let translations = self.translate_sentences(&sources, batching, progress)?;
+        let (translations, counts) = self.translate_counted(&sources, batching, progress)?;
         let sentences: Vec<SentencePair> = sources
             .into_iter()
             .zip(translations)
@@ -281,6 +304,10 @@ impl Translator {
             .collect();
         let texts: Vec<&str> = sentences.iter().map(|p| p.translation.as_str()).collect();
         let text = doc.reassemble(&texts)?;
-        Ok(Translation { text, sentences })
+        Ok(Translation {
+            text,
+            sentences,
+            counts,
+        })
     }
 }
