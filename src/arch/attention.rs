@@ -192,6 +192,43 @@ impl Attention {
     }
 }
 
+impl Attention {
+    /// Attend from one position per row (`x: [rows, 1, d]`) to keys/values shared by groups of
+    /// `group` consecutive rows (`k`, `v`: `[rows / group, heads, s, head_dim]`, `bias`:
+    /// `[rows / group, 1, 1, s]`). Beams of one sentence share its encoder memory this way,
+    /// without copying it per beam.
+    pub fn attend_grouped(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: Option<&Tensor>,
+        group: usize,
+    ) -> candle_core::Result<Tensor> {
+        if group == 1 {
+            return self.attend(x, k, v, bias);
+        }
+        let (rows, t, d) = x.dims3()?;
+        if t != 1 || rows % group != 0 {
+            candle_core::bail!("grouped attention needs one position per row and whole groups, got {rows}x{t} rows in groups of {group}");
+        }
+        let m = rows / group;
+        // [rows, 1, d] -> [m, group, heads, hd] -> [m, heads, group, hd]: the group becomes the query axis.
+        let q = (self.q.forward(x)? * self.scale)?
+            .reshape((m, group, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let scores = q.matmul(&k.t()?)?;
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs.matmul(v)?.transpose(1, 2)?.reshape((rows, 1, d))?;
+        self.out.forward(&ctx)
+    }
+}
+
 /// Keys and values of one self-attention layer, grown by one position per decoding step.
 #[derive(Clone, Default)]
 pub struct KvCache {

@@ -201,11 +201,33 @@ pub struct Marian {
 }
 
 /// Decoder-side state for a batch of rows: encoder memory, cross K/V, self-attention caches.
+///
+/// The encoder memory (cross K/V and its padding bias) has one row per *group* of `group`
+/// consecutive decoder rows: the beams of one sentence share their sentence's memory, so
+/// reordering beams never copies it, and it is only cut down when whole sentences finish.
 pub struct MarianState {
     memory_bias: Tensor,
     cross: Vec<(Tensor, Tensor)>,
+    group: usize,
+    rows: usize,
     self_kv: Vec<KvCache>,
     position: usize,
+}
+
+impl MarianState {
+    /// Memory rows for new decoder rows `rows`, and the group size they come in.
+    fn regroup(&self, rows: &[u32]) -> (Vec<u32>, usize) {
+        let memory: Vec<u32> = rows.iter().map(|&r| r / self.group as u32).collect();
+        let run = memory
+            .iter()
+            .take_while(|&&m| m == memory[0])
+            .count()
+            .max(1);
+        let uniform =
+            memory.len() % run == 0 && memory.chunks(run).all(|c| c.iter().all(|&m| m == c[0]));
+        let group = if uniform { run } else { 1 };
+        (memory.iter().step_by(group).copied().collect(), group)
+    }
 }
 
 const LN_EPS: f32 = 1e-5;
@@ -353,8 +375,10 @@ impl Seq2Seq for Marian {
             .map(|l| l.cross_attn.key_values(&memory))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(MarianState {
+            rows: memory_bias.dim(0)?,
             memory_bias,
             cross,
+            group: 1,
             self_kv: vec![KvCache::default(); self.decoder.len()],
             position: 0,
         })
@@ -376,9 +400,13 @@ impl Seq2Seq for Marian {
             let h = layer.self_attn.attend(&x, &k, &v, None)?;
             x = layer.self_norm.forward(&(x + h)?)?;
             let (ck, cv) = &state.cross[i];
-            let h = layer
-                .cross_attn
-                .attend(&x, ck, cv, Some(&state.memory_bias))?;
+            let h = layer.cross_attn.attend_grouped(
+                &x,
+                ck,
+                cv,
+                Some(&state.memory_bias),
+                state.group,
+            )?;
             x = layer.cross_norm.forward(&(x + h)?)?;
             let h = layer.ffn.forward(&x)?;
             x = layer.ffn_norm.forward(&(x + h)?)?;
@@ -392,11 +420,27 @@ impl Seq2Seq for Marian {
     }
 
     fn select(&self, state: &mut MarianState, rows: &Tensor) -> Result<()> {
-        state.memory_bias = state.memory_bias.index_select(rows, 0)?;
-        for (k, v) in state.cross.iter_mut() {
-            *k = k.index_select(rows, 0)?;
-            *v = v.index_select(rows, 0)?;
+        let wanted: Vec<u32> = rows.to_vec1()?;
+        if wanted.is_empty() || wanted.iter().any(|&r| r as usize >= state.rows) {
+            return Err(Error::InvalidArgument(format!(
+                "row selection must be non-empty and within 0..{}",
+                state.rows
+            )));
         }
+        let (memory, group) = state.regroup(&wanted);
+        let old_memory_rows = state.rows / state.group;
+        let unchanged = memory.len() == old_memory_rows
+            && memory.iter().enumerate().all(|(i, &m)| m as usize == i);
+        if !unchanged {
+            let idx = Tensor::from_vec(memory.clone(), memory.len(), rows.device())?;
+            state.memory_bias = state.memory_bias.index_select(&idx, 0)?;
+            for (k, v) in state.cross.iter_mut() {
+                *k = k.index_select(&idx, 0)?;
+                *v = v.index_select(&idx, 0)?;
+            }
+        }
+        state.group = group;
+        state.rows = wanted.len();
         for c in state.self_kv.iter_mut() {
             c.select(rows)?;
         }
@@ -439,6 +483,32 @@ mod tests {
         assert!((v[1][1] - 0.01f32.sin()).abs() < 1e-6);
         assert!((v[1][2] - 1f32.cos()).abs() < 1e-6);
         assert!((v[1][3] - 0.01f32.cos()).abs() < 1e-6);
+    }
+
+    fn state(rows: usize, group: usize) -> MarianState {
+        let z = Tensor::zeros((rows / group, 1, 1, 3), DType::F32, &Device::Cpu).unwrap();
+        MarianState {
+            memory_bias: z,
+            cross: Vec::new(),
+            group,
+            rows,
+            self_kv: Vec::new(),
+            position: 0,
+        }
+    }
+
+    #[test]
+    fn beams_share_their_sentence_memory() {
+        // Expanding 2 sentences to 3 beams each keeps 2 memory rows in groups of 3.
+        assert_eq!(state(2, 1).regroup(&[0, 0, 0, 1, 1, 1]), (vec![0, 1], 3));
+        // Reordering beams within sentences keeps the grouping.
+        assert_eq!(state(6, 3).regroup(&[2, 0, 0, 5, 3, 4]), (vec![0, 1], 3));
+        // Dropping the first sentence keeps only the second memory row.
+        assert_eq!(state(6, 3).regroup(&[4, 4, 3]), (vec![1], 3));
+        // Greedy rows finishing: one row per memory row.
+        assert_eq!(state(3, 1).regroup(&[0, 2]), (vec![0, 2], 1));
+        // Uneven groups fall back to one memory row per decoder row.
+        assert_eq!(state(6, 3).regroup(&[0, 0, 3]), (vec![0, 0, 1], 1));
     }
 
     #[test]
