@@ -48,6 +48,21 @@ pub struct MarianConfig {
     pub normalize_before: bool,
     #[serde(default)]
     pub model_type: Option<String>,
+    /// Layer-norm epsilon (transformers' Marian: 1e-5; converted native Marian models may differ).
+    #[serde(default = "default_ln_eps")]
+    pub layer_norm_eps: f64,
+    /// Take the position table from the checkpoint (`model.encoder.embed_positions.weight`)
+    /// instead of computing the sinusoids (for converted models whose table differs).
+    #[serde(default)]
+    pub stored_positions: bool,
+    /// The first decoder input is a zero vector rather than the start token's embedding
+    /// (native Marian; CTranslate2's `start_from_zero_embedding`).
+    #[serde(default)]
+    pub start_from_zero_embedding: bool,
+}
+
+fn default_ln_eps() -> f64 {
+    1e-5
 }
 
 fn default_activation() -> String {
@@ -230,8 +245,6 @@ impl MarianState {
     }
 }
 
-const LN_EPS: f32 = 1e-5;
-
 impl Marian {
     /// Build the model from a config and checkpoint tensors.
     pub fn new(cfg: MarianConfig, w: &Weights) -> Result<Self> {
@@ -266,6 +279,7 @@ impl Marian {
             Tensor::zeros(tgt_vocab, DType::F32, w.device())?
         };
         let act = cfg.activation();
+        let eps = cfg.layer_norm_eps as f32;
         let encoder = (0..cfg.encoder_layers)
             .map(|i| {
                 let p = format!("model.encoder.layers.{i}");
@@ -276,9 +290,9 @@ impl Marian {
                         d,
                         cfg.encoder_attention_heads,
                     )?,
-                    attn_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, LN_EPS)?,
+                    attn_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, eps)?,
                     ffn: FeedForward::load(w, &p, d, cfg.encoder_ffn_dim, act)?,
-                    ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, LN_EPS)?,
+                    ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, eps)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -288,21 +302,28 @@ impl Marian {
                 let heads = cfg.decoder_attention_heads;
                 Ok(DecoderLayer {
                     self_attn: Attention::load(w, &format!("{p}.self_attn"), d, heads)?,
-                    self_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, LN_EPS)?,
+                    self_norm: LayerNorm::load(w, &format!("{p}.self_attn_layer_norm"), d, eps)?,
                     cross_attn: Attention::load(w, &format!("{p}.encoder_attn"), d, heads)?,
                     cross_norm: LayerNorm::load(
                         w,
                         &format!("{p}.encoder_attn_layer_norm"),
                         d,
-                        LN_EPS,
+                        eps,
                     )?,
                     ffn: FeedForward::load(w, &p, d, cfg.decoder_ffn_dim, act)?,
-                    ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, LN_EPS)?,
+                    ffn_norm: LayerNorm::load(w, &format!("{p}.final_layer_norm"), d, eps)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let positions = sinusoidal_positions(cfg.max_position_embeddings, d, w.device())?
-            .to_dtype(w.dtype())?;
+        let positions = if cfg.stored_positions {
+            let names = [
+                "model.encoder.embed_positions.weight",
+                "model.decoder.embed_positions.weight",
+            ];
+            w.get_first(&names, &[cfg.max_position_embeddings, d])?
+        } else {
+            sinusoidal_positions(cfg.max_position_embeddings, d, w.device())?.to_dtype(w.dtype())?
+        };
         Ok(Self {
             embed_scale: if cfg.scale_embedding {
                 (d as f64).sqrt()
@@ -332,12 +353,17 @@ impl Marian {
         self.cfg.max_position_embeddings
     }
 
-    fn embed(&self, table: &Tensor, ids: &Tensor, start: usize) -> Result<Tensor> {
+    /// Scaled token embeddings plus positions from `start`; `zero` replaces the tokens' embeddings by zeros.
+    fn embed(&self, table: &Tensor, ids: &Tensor, start: usize, zero: bool) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let x = table
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((b, t, ()))?;
-        let x = (x * self.embed_scale)?;
+        let x = if zero {
+            x.zeros_like()?
+        } else {
+            (x * self.embed_scale)?
+        };
         let pos = self.positions.narrow(0, start, t)?;
         Ok(x.broadcast_add(&pos)?)
     }
@@ -352,7 +378,7 @@ impl Marian {
             )));
         }
         let bias = padding_bias(mask, self.dtype)?;
-        let mut x = self.embed(&self.enc_embed, ids, 0)?;
+        let mut x = self.embed(&self.enc_embed, ids, 0, false)?;
         for layer in &self.encoder {
             let (k, v) = layer.attn.key_values(&x)?;
             let h = layer.attn.attend(&x, &k, &v, Some(&bias))?;
@@ -393,7 +419,9 @@ impl Seq2Seq for Marian {
         }
         let rows = tokens.dim(0)?;
         let ids = tokens.reshape((rows, 1))?;
-        let mut x = self.embed(&self.dec_embed, &ids, state.position)?;
+        // Native Marian starts decoding from a zero vector, whatever the start token is.
+        let zero = state.position == 0 && self.cfg.start_from_zero_embedding;
+        let mut x = self.embed(&self.dec_embed, &ids, state.position, zero)?;
         for (i, layer) in self.decoder.iter().enumerate() {
             let (k, v) = layer.self_attn.key_values(&x)?;
             let (k, v) = state.self_kv[i].append(k, v)?;
