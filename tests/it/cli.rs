@@ -18,6 +18,22 @@ fn tolk() -> Command {
     c
 }
 
+/// Run `tolk translate ARGS --model <fixture repo>` on `stdin` and return its stdout; it must succeed.
+fn translate_ok(args: &[&str], repo: &str, stdin: &str) -> String {
+    let out = tolk()
+        .arg("translate")
+        .args(args)
+        .arg("--model")
+        .arg(fixture(&format!("marian/{repo}")))
+        .write_stdin(stdin)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).expect("stdout is UTF-8")
+}
+
 fn article() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/corpus/da/us-russia-syria-talks.txt");
@@ -40,16 +56,9 @@ fn shape(text: &str) -> Vec<(bool, bool)> {
 fn article_keeps_its_line_structure() {
     let Some(article) = article() else { return };
     let input = std::fs::read_to_string(&article).unwrap();
-    let out = tolk()
-        .args(["translate", "--quiet", "--model"])
-        .arg(fixture("marian/tiny-st"))
-        .arg(&article)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    // The file is named on the command line, as a user would.
+    let article_arg = article.to_string_lossy().into_owned();
+    let out = translate_ok(&["--quiet", &article_arg], "tiny-st", "");
     let non_empty = |t: &str| t.lines().filter(|l| !l.trim().is_empty()).count();
     assert_eq!(non_empty(&input), 14);
     assert_eq!(non_empty(&out), 14, "output:\n{out}");
@@ -59,16 +68,7 @@ fn article_keeps_its_line_structure() {
 #[test]
 fn lines_mode_gives_one_line_per_input_line() {
     let input = "Hej med dig.\n\nDet er en test. Den har to sætninger.\n   \nSlut\n";
-    let out = tolk()
-        .args(["translate", "--lines", "--beams", "2", "--model"])
-        .arg(fixture("marian/tiny-bin"))
-        .write_stdin(input)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let out = translate_ok(&["--lines", "--beams", "2"], "tiny-bin", input);
     let got: Vec<&str> = out.split('\n').collect();
     let want: Vec<&str> = input.split('\n').collect();
     assert_eq!(got.len(), want.len(), "{out:?}");
@@ -83,38 +83,18 @@ fn lines_mode_gives_one_line_per_input_line() {
 #[test]
 fn json_and_jsonl_are_machine_readable() {
     let input = "Hej med dig. Det er en test.\nNy linje.\n";
-    let out = tolk()
-        .args(["translate", "--format", "json", "--quiet", "--model"])
-        .arg(fixture("marian/tiny-bin"))
-        .write_stdin(input)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let out = translate_ok(&["--format", "json", "--quiet"], "tiny-bin", input);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["sentences"].as_array().unwrap().len(), 3);
     assert_eq!(v["sentences"][2]["source"], "Ny linje.");
     assert!(v["translation"].is_string());
 
-    let out = tolk()
-        .args([
-            "translate",
-            "--format",
-            "jsonl",
-            "--lines",
-            "--quiet",
-            "--model",
-        ])
-        .arg(fixture("marian/tiny-bin"))
-        .write_stdin(input)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows: Vec<serde_json::Value> = String::from_utf8(out)
-        .unwrap()
+    let out = translate_ok(
+        &["--format", "jsonl", "--lines", "--quiet"],
+        "tiny-bin",
+        input,
+    );
+    let rows: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
