@@ -584,6 +584,15 @@ fn decoding_matches_ctranslate2() {
             let got: Vec<u32> = h.tokens.iter().copied().filter(|&t| t != eos).collect();
             if got == want {
                 same += 1;
+                // CT2's beam score: sum of log-probs / tokens (end token excluded), as tolk's.
+                if beam > 1 {
+                    let score = case["outputs"][key]["score"].as_f64().unwrap();
+                    assert!(
+                        (f64::from(h.score) - score).abs() < 2e-3,
+                        "score {} vs CT2 {score}",
+                        h.score
+                    );
+                }
             } else {
                 let first = got
                     .iter()
