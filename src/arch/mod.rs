@@ -4,6 +4,7 @@
 //! Nothing here sees text, tokenizers or the hub: ids in, logits out.
 
 pub mod attention;
+pub mod ct2;
 pub mod marian;
 pub mod weights;
 

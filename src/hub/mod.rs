@@ -21,13 +21,19 @@
 //! `XDG_CACHE_HOME`, `HF_ENDPOINT`, `HF_HUB_OFFLINE`, `HF_TOKEN`, `HF_TOKEN_PATH`,
 //! `HF_HUB_DISABLE_PROGRESS_BARS`.
 //!
+//! Argos Translate packages (`.argosmodel` zips, extracted packages) and bare CTranslate2
+//! folders are located by [`Ct2Package::open`]; [`Ct2Layout::detect`] tells them apart from a
+//! transformers folder.
+//!
 //! This module must never touch the network when offline (`HF_HUB_OFFLINE=1`), never write
 //! into a local model folder, and never parse model contents (that is for the other modules).
 
+mod argos;
 mod model_ref;
 mod options;
 mod source;
 
+pub use argos::{argos_cache_dir, ArgosMetadata, Ct2Layout, Ct2Package};
 pub use model_ref::ModelRef;
 pub use options::{HubOptions, DEFAULT_ENDPOINT};
 pub use source::ModelSource;

@@ -7,10 +7,14 @@
 //!   segmentation reimplemented in Rust (no Python conversion step).
 //! - [`HfTokenizer`]: any folder with a `tokenizer.json`, run by the `tokenizers` crate.
 //!
+//! - [`Ct2Tokenizer`]: CTranslate2 / Argos Translate models (`sentencepiece.model` plus the
+//!   CT2 vocabulary lists).
+//!
 //! [`load`] picks `tokenizer.json` when present, else the Marian files.
 //! This module never touches the network or tensors, and never panics on user text.
 
 mod config;
+mod ct2;
 mod hf;
 mod marian;
 mod spm;
@@ -21,6 +25,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+pub use ct2::{Ct2TokenConfig, Ct2Tokenizer};
 pub use hf::HfTokenizer;
 pub use marian::MarianTokenizer;
 

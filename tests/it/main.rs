@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod ct2;
 mod hub;
 mod marian_parity;
 mod segment;
