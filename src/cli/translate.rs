@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tolk::device::{parse_dtype, DeviceSpec};
-use tolk::hub::{HubOptions, ModelRef, ModelSource};
+use tolk::hub::HubOptions;
 use tolk::pipeline::segment::{segment, segment_lines};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translation, Translator};
 
@@ -22,7 +22,6 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     }
     let device = a.runtime.device.parse::<DeviceSpec>()?;
     let dtype = parse_dtype(&a.runtime.dtype)?;
-    let model_ref: ModelRef = a.model.parse()?;
     let text = input::read_text(a.input.as_deref())?;
     let doc = if a.lines {
         segment_lines(&text)
@@ -42,14 +41,12 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     let started = Instant::now();
     let mut hub = HubOptions::from_env()?;
     hub.progress &= !a.runtime.quiet;
-    let source = ModelSource::open(&model_ref, &hub)
-        .with_context(|| format!("cannot open model `{}`", a.model))?;
     let options = LoadOptions {
         device: device.open()?,
         dtype,
     };
-    let mut translator = Translator::load(&source, &options)
-        .with_context(|| format!("cannot load model {}", source.describe()))?;
+    let mut translator = Translator::open(&a.model, &hub, &options)
+        .with_context(|| format!("cannot load model `{}`", a.model))?;
     let generation = translator.generation_mut();
     if let Some(b) = a.beams {
         generation.num_beams = b;

@@ -76,6 +76,20 @@ impl GenerationConfig {
         }
     }
 
+    /// CTranslate2's `translate_batch` defaults in these terms, with tolk's beam size: beam
+    /// search stops once `num_beams` hypotheses are finished, length penalty 1, end of sequence
+    /// forbidden at the first step (`min_decoding_length` 1), at most 256 new tokens.
+    pub fn ctranslate2(eos: u32, pad: u32, decoder_start: u32) -> Self {
+        Self {
+            num_beams: 4,
+            max_length: 257,
+            min_new_tokens: 1,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Always,
+            ..Self::new(eos, pad, decoder_start)
+        }
+    }
+
     /// Read a model folder's defaults: `generation_config.json` if present, else `config.json`.
     pub fn from_model_files(config_json: &Path, generation_json: Option<&Path>) -> Result<Self> {
         let model = RawGeneration::read(config_json)?;

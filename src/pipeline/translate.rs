@@ -5,17 +5,16 @@
 //! Sentences longer than the model's source window are split at safe points first and their
 //! translations joined: never a crash, never silent truncation.
 
-use std::path::Path;
-
 use candle_core::{DType, Device};
 
 use super::batch::{plan_batches, scatter};
+use super::load::{self, LoadedModel};
 use super::segment::{segment, segment_lines, split_long, Document};
-use crate::arch::{Marian, MarianConfig, Weights};
-use crate::decode::{generate, GenerationConfig, Seq2Seq};
+use crate::arch::Marian;
+use crate::decode::{generate, GenerationConfig};
 use crate::error::{Error, Result};
-use crate::hub::ModelSource;
-use crate::tokenize::{self, TextTokenizer};
+use crate::hub::{HubOptions, ModelSource};
+use crate::tokenize::TextTokenizer;
 
 /// Where and in which precision a model runs.
 #[derive(Debug, Clone)]
@@ -81,55 +80,25 @@ pub struct Translator {
     description: String,
 }
 
-/// The tokenizer files a Marian repo may have; fetched before the tokenizer is built.
-const TOKENIZER_FILES: &[&str] = &[
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "tokenizer.json",
-    "source.spm",
-    "target.spm",
-    "vocab.json",
-    "target_vocab.json",
-];
-
 impl Translator {
-    /// Load config, weights and tokenizer from a resolved model source.
+    /// Open a model reference (Hub repo id, transformers folder, Argos package or CTranslate2
+    /// folder; see [`super::load::open`]).
+    pub fn open(reference: &str, hub: &HubOptions, opts: &LoadOptions) -> Result<Self> {
+        Ok(Self::from_loaded(load::open(reference, hub, opts)?))
+    }
+
+    /// Load a transformers Marian repo from a resolved model source.
     pub fn load(source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
-        let config_path = source.file("config.json")?;
-        let generation_path = source.optional_file("generation_config.json")?;
-        let mut dir = config_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        for name in TOKENIZER_FILES {
-            if let Some(p) = source.optional_file(name)? {
-                dir = p.parent().map(Path::to_path_buf).unwrap_or(dir);
-            }
+        Ok(Self::from_loaded(load::load_transformers(source, opts)?))
+    }
+
+    fn from_loaded(m: LoadedModel) -> Self {
+        Self {
+            model: m.model,
+            tokenizer: m.tokenizer,
+            generation: m.generation,
+            description: m.description,
         }
-        let cfg = MarianConfig::from_file(&config_path)?;
-        let generation =
-            GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
-        let tokenizer = tokenize::load(&dir)?;
-        let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
-        let model = Marian::new(cfg, &weights)?;
-        let special = tokenizer.special();
-        if special.decoder_vocab_size > model.vocab_size() {
-            return Err(Error::Config {
-                path: config_path,
-                reason: format!(
-                    "the tokenizer's target vocabulary ({}) is larger than the model's ({}); \
-                     the folder mixes files of different models",
-                    special.decoder_vocab_size,
-                    model.vocab_size()
-                ),
-            });
-        }
-        Ok(Self {
-            model,
-            tokenizer,
-            generation,
-            description: source.describe(),
-        })
     }
 
     /// Decoding settings used by every call (the model's defaults until changed).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 use tolk::arch::ct2::{Ct2Binary, Ct2DType, Ct2Model};
 use tolk::arch::Marian;
-use tolk::decode::{generate, EarlyStopping, GenerationConfig};
+use tolk::decode::{generate, GenerationConfig};
 use tolk::hub::{Ct2Layout, Ct2Package};
 use tolk::tokenize::{Ct2TokenConfig, Ct2Tokenizer, TextTokenizer};
 use tolk::Error;
@@ -546,16 +546,12 @@ fn argos_archive_and_folder_open() {
     assert!(bare.metadata.is_none());
 }
 
-/// CT2's decoding defaults in transformers terms: EOS forbidden at the first step
-/// (min_decoding_length 1), length penalty 1, stop when `beam` hypotheses are finished.
+/// CT2's decoding defaults, with the beam size of the golden case.
 fn ct2_generation(eos: u32, pad: u32, start: u32, beams: usize) -> GenerationConfig {
-    let mut g = GenerationConfig::new(eos, pad, start);
-    g.num_beams = beams;
-    g.max_length = 257;
-    g.min_new_tokens = 1;
-    g.length_penalty = 1.0;
-    g.early_stopping = EarlyStopping::Always;
-    g
+    GenerationConfig {
+        num_beams: beams,
+        ..GenerationConfig::ctranslate2(eos, pad, start)
+    }
 }
 
 #[test]
