@@ -1,5 +1,5 @@
-//! Device and dtype choice: parse `cpu`, `cuda`, `cuda:N` and `f32|f16|bf16`, and say clearly
-//! when a build or machine cannot honour them.
+//! Device and dtype choice: parse `cpu`, `cuda`, `cuda:N` and `f32|f16|bf16|int8`, and say
+//! clearly when a build or machine cannot honour them.
 
 use std::str::FromStr;
 
@@ -62,6 +62,31 @@ pub fn parse_dtype(s: &str) -> Result<DType> {
     }
 }
 
+/// What `--dtype` asks for: the float dtype the model computes in, and whether weights stored
+/// as int8 (CTranslate2 models) stay int8 with int8 matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    pub dtype: DType,
+    pub int8: bool,
+}
+
+/// Parse `f32|f16|bf16` (int8 weights dequantized to that dtype) or `int8` (int8 weights kept,
+/// f32 elsewhere; models stored in float run in f32).
+pub fn parse_precision(s: &str) -> Result<Precision> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "int8" | "i8" => Ok(Precision {
+            dtype: DType::F32,
+            int8: true,
+        }),
+        other => match parse_dtype(other) {
+            Ok(dtype) => Ok(Precision { dtype, int8: false }),
+            Err(_) => Err(Error::InvalidArgument(format!(
+                "unknown dtype `{other}`: use f32, f16, bf16 or int8"
+            ))),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +99,11 @@ mod tests {
         assert!("tpu".parse::<DeviceSpec>().is_err());
         assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
         assert!(parse_dtype("int4").is_err());
+        let p = parse_precision("INT8").unwrap();
+        assert_eq!((p.dtype, p.int8), (DType::F32, true));
+        assert!(!parse_precision("f16").unwrap().int8);
+        let err = parse_precision("int4").unwrap_err().to_string();
+        assert!(err.contains("int8"), "{err}");
     }
 
     #[test]

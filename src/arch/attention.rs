@@ -1,23 +1,42 @@
 //! Building blocks shared by the encoder-decoder architectures: linear layers, layer norm,
 //! multi-head attention with an additive bias, and the per-layer key/value cache.
 //!
+//! A [`Dense`] matrix is float (one f32/f16/bf16 matmul) or kept quantized (candle's quantized
+//! matmul, which also quantizes the activations block-wise).
+//!
 //! Tensors here are laid out `[batch, heads, time, head_dim]` inside attention and
 //! `[batch, time, d_model]` outside it. Nothing here knows about a particular checkpoint format.
 
+use candle_core::quantized::QMatMul;
 use candle_core::{DType, Module, Tensor};
 
-use super::weights::Weights;
+use super::weights::{QuantizedWeight, Weights};
 use crate::error::Result;
 
-/// A dense layer `y = x Wᵀ + b` stored as checkpoints store it (`weight: [out, in]`).
+/// The matrix of a [`Dense`] layer: float, or kept quantized.
+#[derive(Clone)]
+enum Matrix {
+    /// `Wᵀ`, `[in, out]`, contiguous.
+    Float(Tensor),
+    /// `W` as candle quantized blocks (`[out, in]`), times an optional per-output factor `[out]`.
+    Quantized {
+        matmul: QMatMul,
+        row_factor: Option<Tensor>,
+    },
+}
+
+/// A dense layer `y = x Wᵀ + b` stored as checkpoints store it (`weight: [out, in]`), with `W`
+/// in float or kept quantized (e.g. CTranslate2's int8 rows as Q8_0 blocks).
 #[derive(Clone)]
 pub struct Dense {
-    weight_t: Tensor,
+    matrix: Matrix,
     bias: Option<Tensor>,
+    out_dim: usize,
 }
 
 impl Dense {
-    /// Load `{prefix}.weight` (and `{prefix}.bias` when `bias`).
+    /// Load `{prefix}.weight` (and `{prefix}.bias` when `bias`): the quantized matrix when the
+    /// weights keep one under that name, else the float tensor.
     pub fn load(
         w: &Weights,
         prefix: &str,
@@ -25,26 +44,48 @@ impl Dense {
         out_dim: usize,
         bias: bool,
     ) -> Result<Self> {
-        let weight = w.get(&format!("{prefix}.weight"), &[out_dim, in_dim])?;
+        let name = format!("{prefix}.weight");
         let bias = if bias {
             Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
         } else {
             None
         };
-        Self::new(weight, bias)
+        match w.quantized(&name, &[out_dim, in_dim])? {
+            Some(q) => Self::quantized(q, bias),
+            None => Self::new(w.get(&name, &[out_dim, in_dim])?, bias),
+        }
     }
 
     /// Build from a `[out, in]` weight; the transpose is made contiguous once, here.
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         Ok(Self {
-            weight_t: weight.t()?.contiguous()?,
+            out_dim: weight.dim(0)?,
+            matrix: Matrix::Float(weight.t()?.contiguous()?),
             bias,
         })
     }
 
+    /// Build from a quantized `[out, in]` matrix.
+    pub fn quantized(q: QuantizedWeight, bias: Option<Tensor>) -> Result<Self> {
+        let (out_dim, _) = q.matrix.shape().dims2()?;
+        Ok(Self {
+            matrix: Matrix::Quantized {
+                matmul: QMatMul::from_arc(q.matrix)?,
+                row_factor: q.row_factor,
+            },
+            bias,
+            out_dim,
+        })
+    }
+
+    /// Whether the matrix is kept quantized.
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.matrix, Matrix::Quantized { .. })
+    }
+
     /// Output features.
     pub fn out_dim(&self) -> usize {
-        self.weight_t.dim(1).unwrap_or(0)
+        self.out_dim
     }
 }
 
@@ -54,13 +95,23 @@ impl Module for Dense {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let y = x.reshape((rows, in_dim))?.matmul(&self.weight_t)?;
+        let x = x.reshape((rows, in_dim))?;
+        let y = match &self.matrix {
+            Matrix::Float(weight_t) => x.matmul(weight_t)?,
+            Matrix::Quantized { matmul, row_factor } => {
+                let y = matmul.forward(&x.contiguous()?)?;
+                match row_factor {
+                    Some(f) => y.broadcast_mul(f)?,
+                    None => y,
+                }
+            }
+        };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
         let mut out_dims = dims;
-        *out_dims.last_mut().expect("non-empty dims") = self.weight_t.dim(1)?;
+        *out_dims.last_mut().expect("non-empty dims") = self.out_dim;
         y.reshape(out_dims)
     }
 }

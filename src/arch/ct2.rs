@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 
 mod files;
 mod map;
+mod quant;
 
 pub use files::{Ct2Config, Ct2Vocab};
 
@@ -559,11 +560,26 @@ impl Ct2Model {
     }
 
     /// Map the TransformerSpec onto tolk's Marian: its config and f32 weights under the
-    /// transformers Marian names, converted to `dtype` on `device` when the model is built.
+    /// transformers Marian names (int8 dequantized), converted to `dtype` on `device` when the
+    /// model is built.
     pub fn to_marian(&self, dtype: DType, device: &Device) -> Result<(MarianConfig, Weights)> {
-        let (cfg, tensors) = map::to_marian(self)?;
+        self.to_marian_with(dtype, device, false)
+    }
+
+    /// Like [`Ct2Model::to_marian`]; with `int8`, the int8 matrices of linear layers and of the
+    /// output projection stay int8 ([`Weights::quantized`], candle Q8_0 blocks, exact per-row
+    /// scales); embeddings and everything else are f32 as before.
+    pub fn to_marian_with(
+        &self,
+        dtype: DType,
+        device: &Device,
+        int8: bool,
+    ) -> Result<(MarianConfig, Weights)> {
+        let (cfg, tensors, quantized) = map::to_marian(self, int8.then_some(device))?;
         let source = self.binary.path.clone();
-        Ok((cfg, Weights::from_tensors(tensors, source, dtype, device)))
+        let weights =
+            Weights::from_tensors(tensors, source, dtype, device).with_quantized(quantized);
+        Ok((cfg, weights))
     }
 
     /// Architecture facts for `tolk info`.

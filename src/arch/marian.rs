@@ -268,10 +268,13 @@ impl Marian {
                 w.get_first(&["model.decoder.embed_tokens.weight"], &[tgt_vocab, d])?,
             )
         };
-        let lm_head_weight = if w.contains("lm_head.weight") || !cfg.tie_word_embeddings {
-            w.get("lm_head.weight", &[tgt_vocab, d])?
+        // A quantized output projection (kept by the weights' reader) wins over the float one.
+        let lm_head = if let Some(q) = w.quantized("lm_head.weight", &[tgt_vocab, d])? {
+            Dense::quantized(q, None)?
+        } else if w.contains("lm_head.weight") || !cfg.tie_word_embeddings {
+            Dense::new(w.get("lm_head.weight", &[tgt_vocab, d])?, None)?
         } else {
-            dec_embed.clone()
+            Dense::new(dec_embed.clone(), None)?
         };
         let final_logits_bias = if w.contains("final_logits_bias") {
             w.get_as("final_logits_bias", &[tgt_vocab], DType::F32)?
@@ -330,7 +333,7 @@ impl Marian {
             } else {
                 1.0
             },
-            lm_head: Dense::new(lm_head_weight, None)?,
+            lm_head,
             cfg,
             enc_embed,
             dec_embed,

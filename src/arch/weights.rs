@@ -2,19 +2,44 @@
 //!
 //! Architectures ask for tensors by their checkpoint names and expected shapes; this module turns
 //! missing names, wrong shapes and unreadable files into errors that say which file and what to do.
+//! A format reader may also hand over matrices kept quantized ([`QuantizedWeight`]); an
+//! architecture asks for those first and falls back to the float tensor of the same name.
 //! It never knows about any particular architecture.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
+
+/// A `[out, in]` matrix kept quantized (on the model's device), with an optional per-output-row
+/// factor `[out]` (f32) that the product must be multiplied by: it restores the exact row scales
+/// where the quantized format had to round them.
+#[derive(Clone)]
+pub struct QuantizedWeight {
+    pub matrix: Arc<QTensor>,
+    pub row_factor: Option<Tensor>,
+}
+
+impl std::fmt::Debug for QuantizedWeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "QuantizedWeight({:?} {:?})",
+            self.matrix.dtype(),
+            self.matrix.shape()
+        )
+    }
+}
 
 /// All tensors of one checkpoint, by name, on one device and in one dtype.
 #[derive(Debug)]
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
+    quantized: HashMap<String, QuantizedWeight>,
     source: PathBuf,
     dtype: DType,
     device: Device,
@@ -73,10 +98,49 @@ impl Weights {
     ) -> Self {
         Self {
             tensors,
+            quantized: HashMap::new(),
             source,
             dtype,
             device: device.clone(),
         }
+    }
+
+    /// Add matrices kept quantized; [`Weights::quantized`] returns them before any float tensor
+    /// of the same name.
+    pub fn with_quantized(mut self, quantized: HashMap<String, QuantizedWeight>) -> Self {
+        self.quantized.extend(quantized);
+        self
+    }
+
+    /// Number of matrices kept quantized.
+    pub fn quantized_count(&self) -> usize {
+        self.quantized.len()
+    }
+
+    /// The quantized matrix `name`, checked against `shape`, its row factor in the model's dtype;
+    /// `None` when `name` is not kept quantized.
+    pub fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QuantizedWeight>> {
+        let Some(q) = self.quantized.get(name) else {
+            return Ok(None);
+        };
+        if q.matrix.shape().dims() != shape {
+            return Err(Error::CorruptModel {
+                path: self.source.clone(),
+                reason: format!(
+                    "quantized tensor `{name}` has shape {:?} but config.json implies {:?}",
+                    q.matrix.shape().dims(),
+                    shape
+                ),
+            });
+        }
+        let row_factor = match &q.row_factor {
+            Some(f) => Some(f.to_dtype(self.dtype)?.to_device(&self.device)?),
+            None => None,
+        };
+        Ok(Some(QuantizedWeight {
+            matrix: q.matrix.clone(),
+            row_factor,
+        }))
     }
 
     /// Whether the checkpoint holds `name`.

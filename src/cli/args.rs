@@ -36,7 +36,7 @@ pub struct RuntimeArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Compute dtype: f32, f16 or bf16.
+    /// Compute dtype: f32, f16 or bf16; int8 keeps int8-stored (CTranslate2) weights int8.
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// CPU threads for matrix products (default: all cores).

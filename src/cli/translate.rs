@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use tolk::device::{parse_dtype, DeviceSpec};
+use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
 use tolk::pipeline::segment::{segment, segment_lines};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translation, Translator};
@@ -21,7 +21,7 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         anyhow::bail!("--beams must be at least 1");
     }
     let device = a.runtime.device.parse::<DeviceSpec>()?;
-    let dtype = parse_dtype(&a.runtime.dtype)?;
+    let precision = parse_precision(&a.runtime.dtype)?;
     let text = input::read_text(a.input.as_deref())?;
     let doc = if a.lines {
         segment_lines(&text)
@@ -43,7 +43,8 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     hub.progress &= !a.runtime.quiet;
     let options = LoadOptions {
         device: device.open()?,
-        dtype,
+        dtype: precision.dtype,
+        int8: precision.int8,
     };
     let mut translator = Translator::open(&a.model, &hub, &options)
         .with_context(|| format!("cannot load model `{}`", a.model))?;

@@ -94,7 +94,7 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         ct2.target_vocab().tokens(),
         &Ct2TokenConfig::from(ct2.config()),
     )?;
-    let (cfg, weights) = ct2.to_marian(opts.dtype, &opts.device)?;
+    let (cfg, weights) = ct2.to_marian_with(opts.dtype, &opts.device, opts.int8)?;
     let generation =
         GenerationConfig::ctranslate2(cfg.eos_token_id, cfg.pad_token_id, cfg.decoder_start());
     let model = Marian::new(cfg, &weights)?;

@@ -20,7 +20,11 @@ use crate::tokenize::TextTokenizer;
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     pub device: Device,
+    /// The float dtype the model computes in.
     pub dtype: DType,
+    /// Keep weights stored as int8 (CTranslate2 models) int8, with int8 matrix products;
+    /// `false` dequantizes them to `dtype` at load. No effect on models stored in float.
+    pub int8: bool,
 }
 
 impl Default for LoadOptions {
@@ -28,6 +32,7 @@ impl Default for LoadOptions {
         Self {
             device: Device::Cpu,
             dtype: DType::F32,
+            int8: false,
         }
     }
 }

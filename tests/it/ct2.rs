@@ -278,6 +278,17 @@ fn synthetic_transformer_spec_maps_onto_marian() {
     g.max_length = 4;
     let out = generate(&model, &[vec![2, 3, 0]], &g).unwrap();
     assert!(!out[0].tokens.is_empty());
+    // Rows of 4 values are not whole Q8_0 blocks: with int8 asked for, they stay f32 and the
+    // model decodes exactly as before.
+    let (_, w8) = m.to_marian_with(DType::F32, &Device::Cpu, true).unwrap();
+    assert_eq!(w8.quantized_count(), 0);
+    let out8 = generate(
+        &Marian::new(cfg.clone(), &w8).unwrap(),
+        &[vec![2, 3, 0]],
+        &g,
+    )
+    .unwrap();
+    assert_eq!(out8[0].tokens, out[0].tokens);
     let summary = m.summary().unwrap();
     assert_eq!(
         (summary.spec.as_str(), summary.revision, summary.heads),
@@ -554,11 +565,26 @@ fn ct2_generation(eos: u32, pad: u32, start: u32, beams: usize) -> GenerationCon
     }
 }
 
-#[test]
-fn decoding_matches_ctranslate2() {
-    let Some(pkg) = package() else { return };
+/// One beam size's agreement with CTranslate2: the share (%) of identical outputs, and for each
+/// difference the golden's margin that explains it (beam 1: the top-2 log-prob margin of CT2's
+/// greedy step where the outputs part; beam 4: the score margin of CT2's best two hypotheses).
+struct Parity {
+    beam: usize,
+    pct: f64,
+    margins: Vec<f64>,
+}
+
+/// Decode the 36 golden sources at beam 1 and 4 with f32 weights (`int8` false: int8 dequantized
+/// at load) or int8 matrices, and compare with CTranslate2 (`compute_type=float32`).
+fn parity_with_ctranslate2(pkg: &Path, int8: bool) -> Vec<Parity> {
     let m = Ct2Model::load(&pkg.join("model")).unwrap();
-    let (cfg, w) = m.to_marian(DType::F32, &Device::Cpu).unwrap();
+    let (cfg, w) = m.to_marian_with(DType::F32, &Device::Cpu, int8).unwrap();
+    // The int8 path keeps every linear layer and the output projection int8: 6×4 encoder,
+    // 6×8 decoder attention/FFN matrices (fused QKV split in three), plus the projection.
+    assert_eq!(
+        w.quantized_count(),
+        if int8 { 6 * 6 + 6 * 10 + 1 } else { 0 }
+    );
     let start = cfg.decoder_start();
     let (eos, pad) = (cfg.eos_token_id, cfg.pad_token_id);
     let model = Marian::new(cfg, &w).unwrap();
@@ -574,6 +600,7 @@ fn decoding_matches_ctranslate2() {
         let g = ct2_generation(eos, pad, start, beam);
         let hyps = generate(&model, &sources, &g).unwrap();
         let mut same = 0;
+        let mut margins = Vec::new();
         for (case, h) in cases.iter().zip(&hyps) {
             let want: Vec<u32> =
                 serde_json::from_value(case["outputs"][key]["ids"].clone()).unwrap();
@@ -581,10 +608,12 @@ fn decoding_matches_ctranslate2() {
             if got == want {
                 same += 1;
                 // CT2's beam score: sum of log-probs / tokens (end token excluded), as tolk's.
+                // int8 products shift log-probs slightly more than f32 rounding does.
                 if beam > 1 {
                     let score = case["outputs"][key]["score"].as_f64().unwrap();
+                    let tol = if int8 { 2e-2 } else { 2e-3 };
                     assert!(
-                        (f64::from(h.score) - score).abs() < 2e-3,
+                        (f64::from(h.score) - score).abs() < tol,
                         "score {} vs CT2 {score}",
                         h.score
                     );
@@ -599,21 +628,53 @@ fn decoding_matches_ctranslate2() {
                     .get(first)
                     .and_then(|v| v.as_f64());
                 let hyp_margin = case["outputs"]["4"]["hypothesis_margin"].as_f64();
+                let explaining = if beam == 1 { margin } else { hyp_margin };
+                margins.push(explaining.unwrap_or(f64::INFINITY));
                 eprintln!(
-                    "beam {beam}: differs at step {first} (greedy top-2 margin there {margin:?}, beam-4 hypothesis margin {hyp_margin:?}): {}",
+                    "int8={int8} beam {beam}: differs at step {first} (greedy top-2 margin there {margin:?}, beam-4 hypothesis margin {hyp_margin:?}): {}",
                     case["source"]
                 );
             }
         }
         let pct = 100.0 * same as f64 / cases.len() as f64;
         eprintln!(
-            "beam {beam}: {same}/{} identical to CTranslate2 ({pct:.1}%)",
+            "int8={int8} beam {beam}: {same}/{} identical to CTranslate2 ({pct:.1}%)",
             cases.len()
         );
-        report.push(pct);
+        report.push(Parity { beam, pct, margins });
     }
-    assert!(
-        report.iter().all(|&p| p >= 95.0),
-        "parity below 95%: {report:?}"
-    );
+    report
+}
+
+#[test]
+fn decoding_matches_ctranslate2() {
+    let Some(pkg) = package() else { return };
+    let report = parity_with_ctranslate2(&pkg, false);
+    let pct: Vec<f64> = report.iter().map(|p| p.pct).collect();
+    assert!(pct.iter().all(|&p| p >= 95.0), "parity below 95%: {pct:?}");
+}
+
+/// int8 × int8 products (candle Q8_0: the activations are quantized per 32 values too) move
+/// log-probs by a few hundredths, so near-ties flip more often than with f32 products: measured
+/// on AVX2, 29/36 (beam 1) and 33/36 (beam 4) identical to CT2 float32, where CT2's own int8
+/// compute gets 16/36 and 22/36. The floors below leave room for other CPUs' int8 kernels; every
+/// difference must still sit at a near-tie of CT2's float32 decoding.
+#[test]
+fn int8_decoding_matches_ctranslate2_up_to_near_ties() {
+    let Some(pkg) = package() else { return };
+    for p in parity_with_ctranslate2(&pkg, true) {
+        let floor = if p.beam == 1 { 75.0 } else { 80.0 };
+        assert!(
+            p.pct >= floor,
+            "int8 beam {}: {:.1}% < {floor}%",
+            p.beam,
+            p.pct
+        );
+        assert!(
+            p.margins.iter().all(|&m| m < 0.1),
+            "int8 beam {}: a difference is not at a near-tie (margins {:?})",
+            p.beam,
+            p.margins
+        );
+    }
 }

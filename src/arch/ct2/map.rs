@@ -8,13 +8,18 @@
 //! row 0 (generated ones are CT2's sinusoids of `position + 1`); with `start_from_zero_embedding`
 //! the first decoder input is zero (not scaled) plus position 0. Every stored variable must be
 //! used: one the Marian code has no place for is reported as unsupported, never ignored.
+//!
+//! With int8 kept (`int8: Some(device)`), every int8 matrix of a linear layer (and the output
+//! projection) is handed over as Q8_0 blocks ([`super::quant`]) instead of f32; embeddings,
+//! biases, norms and positions stay f32.
 
 use std::collections::{HashMap, HashSet};
 
 use candle_core::{Device, Tensor};
 
-use super::{layer_count, Ct2Model};
+use super::{layer_count, quant, Ct2Model};
 use crate::arch::marian::MarianConfig;
+use crate::arch::weights::QuantizedWeight;
 use crate::error::{Error, Result};
 
 /// Newest `TransformerSpec` revision whose layout tolk knows.
@@ -86,6 +91,41 @@ impl<'a> Take<'a> {
         self.mark(name);
         self.mark(&format!("{name}_scale"));
         Ok(t)
+    }
+
+    /// The int8 matrix `name` of `shape` split into `parts` equal row ranges, kept int8 on
+    /// `device`; `None` (nothing marked) when it is not stored int8 per row or does not fit Q8_0.
+    fn quantized(
+        &mut self,
+        name: &str,
+        shape: [usize; 2],
+        parts: usize,
+        device: &Device,
+    ) -> Result<Option<Vec<QuantizedWeight>>> {
+        let b = &self.m.binary;
+        let Some(v) = b.get(name) else {
+            return Ok(None);
+        };
+        if v.shape != shape {
+            return Err(Error::CorruptModel {
+                path: b.path.clone(),
+                reason: format!(
+                    "variable `{name}` has shape {:?}, expected {shape:?}",
+                    v.shape
+                ),
+            });
+        }
+        let rows = shape[0] / parts.max(1);
+        let mut out = Vec::with_capacity(parts);
+        for i in 0..parts {
+            match quant::q8_0_rows(b, name, i * rows..(i + 1) * rows, device)? {
+                Some(q) => out.push(q),
+                None => return Ok(None),
+            }
+        }
+        self.mark(name);
+        self.mark(&format!("{name}_scale"));
+        Ok(Some(out))
     }
 }
 
@@ -178,7 +218,15 @@ fn activation_name(id: f32) -> Result<&'static str> {
     })
 }
 
-pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, Tensor>)> {
+/// What [`to_marian`] hands over: the config, float tensors, and matrices kept int8.
+pub(super) type Mapped = (
+    MarianConfig,
+    HashMap<String, Tensor>,
+    HashMap<String, QuantizedWeight>,
+);
+
+/// Map the spec; `int8: Some(device)` keeps int8 matrices int8 (as Q8_0 on `device`).
+pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
     let (dims, default_heads) = dims_of(m)?;
     let b = &m.binary;
     let d = dims.d_model;
@@ -187,6 +235,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
         used: HashSet::new(),
     };
     let mut out: HashMap<String, Tensor> = HashMap::new();
+    let mut qout: HashMap<String, QuantizedWeight> = HashMap::new();
 
     // Scalars of both stacks.
     let mut heads = [0usize; 2];
@@ -286,7 +335,13 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
         }
     }
     let tied = b.resolve("decoder/projection/weight") == b.resolve(dec_emb_name);
-    if !tied {
+    let projection = match int8 {
+        Some(dev) => t.quantized("decoder/projection/weight", [tgt_rows, d], 1, dev)?,
+        None => None,
+    };
+    if let Some(q) = projection.and_then(|mut v| v.pop()) {
+        qout.insert("lm_head.weight".into(), q);
+    } else if !tied {
         out.insert(
             "lm_head.weight".into(),
             t.tensor("decoder/projection/weight", &[tgt_rows, d])?,
@@ -328,21 +383,40 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
 
     // Layers.
     let linear = |t: &mut Take,
-                  out: &mut HashMap<String, Tensor>,
+                  (out, qout): (
+        &mut HashMap<String, Tensor>,
+        &mut HashMap<String, QuantizedWeight>,
+    ),
                   src: &str,
                   dst: &[&str],
                   rows: usize,
                   cols: usize|
      -> Result<()> {
         let parts = dst.len();
-        let w = t.tensor(&format!("{src}/weight"), &[rows * parts, cols])?;
+        let name = format!("{src}/weight");
+        let kept = match int8 {
+            Some(dev) => t.quantized(&name, [rows * parts, cols], parts, dev)?,
+            None => None,
+        };
+        match kept {
+            Some(qs) => {
+                for (q, dst) in qs.into_iter().zip(dst) {
+                    qout.insert(format!("{dst}.weight"), q);
+                }
+            }
+            None => {
+                let w = t.tensor(&name, &[rows * parts, cols])?;
+                for (i, dst) in dst.iter().enumerate() {
+                    out.insert(format!("{dst}.weight"), w.narrow(0, i * rows, rows)?);
+                }
+            }
+        }
         let bias = if t.has(&format!("{src}/bias")) {
             t.tensor(&format!("{src}/bias"), &[rows * parts])?
         } else {
             Tensor::zeros(rows * parts, candle_core::DType::F32, &Device::Cpu)?
         };
         for (i, name) in dst.iter().enumerate() {
-            out.insert(format!("{name}.weight"), w.narrow(0, i * rows, rows)?);
             out.insert(format!("{name}.bias"), bias.narrow(0, i * rows, rows)?);
         }
         Ok(())
@@ -383,7 +457,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
             let qkv: Vec<&str> = qkv.iter().map(String::as_str).collect();
             linear(
                 &mut t,
-                &mut out,
+                (&mut out, &mut qout),
                 &format!("{src}/self_attention/linear_0"),
                 &qkv,
                 d,
@@ -391,7 +465,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
             )?;
             linear(
                 &mut t,
-                &mut out,
+                (&mut out, &mut qout),
                 &format!("{src}/self_attention/linear_1"),
                 &[&format!("{sa}.out_proj")],
                 d,
@@ -408,7 +482,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
                 let a = format!("{src}/attention");
                 linear(
                     &mut t,
-                    &mut out,
+                    (&mut out, &mut qout),
                     &format!("{a}/linear_0"),
                     &[&format!("{ca}.q_proj")],
                     d,
@@ -416,7 +490,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
                 )?;
                 linear(
                     &mut t,
-                    &mut out,
+                    (&mut out, &mut qout),
                     &format!("{a}/linear_1"),
                     &[&format!("{ca}.k_proj"), &format!("{ca}.v_proj")],
                     d,
@@ -424,7 +498,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
                 )?;
                 linear(
                     &mut t,
-                    &mut out,
+                    (&mut out, &mut qout),
                     &format!("{a}/linear_2"),
                     &[&format!("{ca}.out_proj")],
                     d,
@@ -439,7 +513,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
             }
             linear(
                 &mut t,
-                &mut out,
+                (&mut out, &mut qout),
                 &format!("{src}/ffn/linear_0"),
                 &[&format!("{dst}.fc1")],
                 ffn,
@@ -447,7 +521,7 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
             )?;
             linear(
                 &mut t,
-                &mut out,
+                (&mut out, &mut qout),
                 &format!("{src}/ffn/linear_1"),
                 &[&format!("{dst}.fc2")],
                 d,
@@ -525,5 +599,5 @@ pub(super) fn to_marian(m: &Ct2Model) -> Result<(MarianConfig, HashMap<String, T
         path: m.dir.join("config.json"),
         reason,
     })?;
-    Ok((cfg, out))
+    Ok((cfg, out, qout))
 }
