@@ -280,6 +280,8 @@ def bench(args):
         "tolk": {
             "binary": str(tolk),
             "version": version,
+            "built_from": str(Path(args.tolk_source).resolve()),
+            "built_from_commit": args.tolk_commit or git_commit(args.tolk_source),
             "main_commit": git_commit("/work/main"),
             "script_commit": git_commit(ROOT),
         },
@@ -311,8 +313,9 @@ def markdown(r):
         f"Linux {m['kernel']}",
         f"- Load before: `{m['uptime_before']}`",
         f"- Load after: `{m['uptime_after']}`",
-        f"- tolk: `{r['tolk']['version']}`, binary `{r['tolk']['binary']}`, /work/main at "
-        f"`{r['tolk']['main_commit']}`, script tree at `{r['tolk']['script_commit']}`",
+        f"- tolk: `{r['tolk']['version']}`, binary `{r['tolk']['binary']}` built from "
+        f"`{r['tolk']['built_from']}` at `{r['tolk']['built_from_commit']}` (/work/main at "
+        f"`{r['tolk']['main_commit']}`, script tree at `{r['tolk']['script_commit']}`)",
         f"- CTranslate2 {r['ctranslate2_version']} (Python package)",
         f"- Input: {r['sentences']} sentences of `{r['sentences_file']}`, all in one call; "
         f"{r['threads']} threads for both engines; {r['reps']} repetitions, each a fresh process",
@@ -365,6 +368,10 @@ def main():
     ap.add_argument("--tolk", default=str(ROOT / "target" / "release" / "tolk"))
     default_pkg = Path(os.environ.get("TOLK_TEST_MODELS", ROOT / ".cache" / "test-models"))
     ap.add_argument("--package", default=str(default_pkg / "translate-zh_en-1_9"))
+    ap.add_argument("--tolk-source", default=str(ROOT),
+                    help="the git tree the binary was built from (its commit is recorded)")
+    ap.add_argument("--tolk-commit", help="the commit the binary was built at, when the tree "
+                    "has moved on since (default: the tree's HEAD)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--max-load", type=float, default=1.5)
