@@ -17,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Translate an article (or one sentence per line with --lines) into English.
     Translate(TranslateArgs),
+    /// Show what a model is: languages, architecture, stored dtypes, sizes, where it lives.
+    Info(InfoArgs),
 }
 
 /// How results are printed on stdout.
@@ -74,4 +76,23 @@ pub struct TranslateArgs {
     pub format: Format,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// How `tolk info` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InfoFormat {
+    /// Aligned `key: value` lines.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Model: a Hub repo id (`owner/name[@revision]`), a folder, or an Argos package.
+    #[arg(long, short, default_value = "Helsinki-NLP/opus-mt-da-en")]
+    pub model: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InfoFormat::Text)]
+    pub format: InfoFormat,
 }

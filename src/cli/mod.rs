@@ -2,6 +2,7 @@
 //! handed to one module per command. Only this layer uses `anyhow`, prints, or draws progress.
 
 pub mod args;
+mod info;
 mod input;
 mod progress;
 mod translate;
@@ -14,6 +15,7 @@ pub use args::Cli;
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         args::Command::Translate(a) => translate::run(a),
+        args::Command::Info(a) => info::run(a),
     }
 }
 

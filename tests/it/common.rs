@@ -18,3 +18,32 @@ pub fn read_json(path: &std::path::Path) -> serde_json::Value {
 
 /// The tiny Marian fixture repos made by scripts/make_fixtures.py.
 pub const MARIAN_REPOS: &[&str] = &["tiny-bin", "tiny-st", "tiny-sep"];
+
+/// The real Argos zh→en 1.9 package fetched by `scripts/fetch-test-models`.
+pub const ZH_EN_PACKAGE: &str = "translate-zh_en-1_9";
+
+/// The folder holding the fetched test models: `$TOLK_TEST_MODELS`, else `.cache/test-models`.
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("TOLK_TEST_MODELS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/test-models"),
+    }
+}
+
+/// The extracted Argos zh→en package, or `None` (skip, with a message) when it was not
+/// fetched; under `CI` a missing model is a failure.
+pub fn zh_en_package() -> Option<PathBuf> {
+    let dir = models_dir().join(ZH_EN_PACKAGE);
+    if dir.join("model/model.bin").is_file() {
+        return Some(dir);
+    }
+    let msg = format!(
+        "the Argos zh-en model is missing at {}; run scripts/fetch-test-models",
+        dir.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}

@@ -5,7 +5,7 @@
 //! package need `scripts/fetch-test-models`; without it they are skipped with a message, except
 //! under `CI`, where a missing model is a failure.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device};
 use tolk::arch::ct2::{Ct2Binary, Ct2DType, Ct2Model};
@@ -15,34 +15,9 @@ use tolk::hub::{Ct2Layout, Ct2Package};
 use tolk::tokenize::{Ct2TokenConfig, Ct2Tokenizer, TextTokenizer};
 use tolk::Error;
 
-use crate::common::{fixture, read_json};
-
-const PACKAGE: &str = "translate-zh_en-1_9";
-
-/// The folder holding the fetched test models.
-fn models_dir() -> PathBuf {
-    match std::env::var_os("TOLK_TEST_MODELS") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".cache/test-models"),
-    }
-}
-
-/// The extracted Argos package, or `None` (skip) when it was not fetched; a failure under CI.
-fn package() -> Option<PathBuf> {
-    let dir = models_dir().join(PACKAGE);
-    if dir.join("model/model.bin").is_file() {
-        return Some(dir);
-    }
-    let msg = format!(
-        "the Argos zh-en model is missing at {}; run scripts/fetch-test-models",
-        dir.display()
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    None
-}
+use crate::common::{
+    fixture, models_dir, read_json, zh_en_package as package, ZH_EN_PACKAGE as PACKAGE,
+};
 
 // ---------------------------------------------------------------- synthetic model.bin files
 

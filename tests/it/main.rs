@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod ct2;
 mod hub;
+mod info;
 mod marian_parity;
 mod segment;
 mod support;
