@@ -450,20 +450,19 @@ impl Seq2Seq for Marian {
         Ok(logits)
     }
 
-    fn select(&self, state: &mut MarianState, rows: &Tensor) -> Result<()> {
-        let wanted: Vec<u32> = rows.to_vec1()?;
+    fn select(&self, state: &mut MarianState, wanted: &[u32]) -> Result<()> {
         if wanted.is_empty() || wanted.iter().any(|&r| r as usize >= state.rows) {
             return Err(Error::InvalidArgument(format!(
                 "row selection must be non-empty and within 0..{}",
                 state.rows
             )));
         }
-        let (memory, group) = state.regroup(&wanted);
+        let (memory, group) = state.regroup(wanted);
         let old_memory_rows = state.rows / state.group;
         let unchanged = memory.len() == old_memory_rows
             && memory.iter().enumerate().all(|(i, &m)| m as usize == i);
         if !unchanged {
-            let idx = Tensor::from_vec(memory.clone(), memory.len(), rows.device())?;
+            let idx = Tensor::from_vec(memory.clone(), memory.len(), &self.device)?;
             state.memory_bias = state.memory_bias.index_select(&idx, 0)?;
             for (k, v) in state.cross.iter_mut() {
                 *k = k.index_select(&idx, 0)?;
@@ -472,8 +471,9 @@ impl Seq2Seq for Marian {
         }
         state.group = group;
         state.rows = wanted.len();
+        let rows = Tensor::from_vec(wanted.to_vec(), wanted.len(), &self.device)?;
         for c in state.self_kv.iter_mut() {
-            c.select(rows)?;
+            c.select(&rows)?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 //! longer change are dropped from the model's state, so they stop costing compute.
 
 use super::{
-    last_tokens, log_softmax_in_place, processors, rows_tensor, EarlyStopping, GenerationConfig,
+    last_tokens, log_softmax_in_place, processors, row_ids, EarlyStopping, GenerationConfig,
     Hypothesis, Seq2Seq,
 };
 use crate::error::Result;
@@ -75,7 +75,7 @@ pub(super) fn search<M: Seq2Seq>(
     let expand: Vec<usize> = (0..batch)
         .flat_map(|i| std::iter::repeat_n(i, nb))
         .collect();
-    model.select(&mut state, &rows_tensor(&expand, device)?)?;
+    model.select(&mut state, &row_ids(&expand))?;
     // `active[p]` is the sentence whose beams occupy state rows p*nb .. (p+1)*nb.
     let mut active: Vec<usize> = (0..batch).collect();
     let mut cur_len = 1;
@@ -100,7 +100,7 @@ pub(super) fn search<M: Seq2Seq>(
         cur_len += 1;
         active = still_active;
         if !active.is_empty() && cur_len < max_length {
-            model.select(&mut state, &rows_tensor(&next_rows, device)?)?;
+            model.select(&mut state, &row_ids(&next_rows))?;
         }
     }
     Ok(searches

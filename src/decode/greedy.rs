@@ -1,6 +1,6 @@
 //! Greedy search: the arg-max token at every step, rows dropped from the model as they finish.
 
-use super::{last_tokens, processors, rows_tensor, GenerationConfig, Hypothesis, Seq2Seq};
+use super::{last_tokens, processors, row_ids, GenerationConfig, Hypothesis, Seq2Seq};
 use crate::error::Result;
 
 /// Decode `batch` rows of an already-encoded `state` greedily.
@@ -36,7 +36,7 @@ pub(super) fn search<M: Seq2Seq>(
         if keep.len() != active.len() {
             active = keep.iter().map(|&i| active[i]).collect();
             if !active.is_empty() && cur_len < max_length {
-                model.select(&mut state, &rows_tensor(&keep, device)?)?;
+                model.select(&mut state, &row_ids(&keep))?;
             }
         }
     }

@@ -27,9 +27,10 @@ pub trait Seq2Seq {
     /// Feed one token per row (`tokens: [rows]` u32) and return next-token logits `[rows, vocab]` in f32.
     fn step(&self, state: &mut Self::State, tokens: &Tensor) -> Result<Tensor>;
 
-    /// Keep only state rows `rows` (u32 indices, in that order): beam reordering, expansion and
-    /// dropping finished rows are all this one operation.
-    fn select(&self, state: &mut Self::State, rows: &Tensor) -> Result<()>;
+    /// Keep only state rows `rows` (indices, in that order): beam reordering, expansion and
+    /// dropping finished rows are all this one operation. Indices are host data, so a model can
+    /// plan the selection without reading anything back from the device.
+    fn select(&self, state: &mut Self::State, rows: &[u32]) -> Result<()>;
 
     /// Where the model's tensors live.
     fn device(&self) -> &Device;
@@ -113,10 +114,9 @@ fn pad_batch(
     ))
 }
 
-/// Row indices as a u32 tensor on `device`.
-fn rows_tensor(rows: &[usize], device: &Device) -> Result<Tensor> {
-    let v: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-    Ok(Tensor::from_vec(v, rows.len(), device)?)
+/// Row indices in the form [`Seq2Seq::select`] takes.
+fn row_ids(rows: &[usize]) -> Vec<u32> {
+    rows.iter().map(|&r| r as u32).collect()
 }
 
 /// Last tokens of the given histories as a `[rows]` tensor.

@@ -84,6 +84,13 @@ fn read_json_object(path: &Path) -> Result<Option<serde_json::Map<String, Value>
     }
 }
 
+/// transformers' `MarianTokenizer` special-token defaults, used when the config names none.
+pub(crate) const MARIAN_SPECIAL_DEFAULTS: &[(&str, &str)] = &[
+    ("eos_token", "</s>"),
+    ("unk_token", "<unk>"),
+    ("pad_token", "<pad>"),
+];
+
 impl TokenizerConfig {
     /// Read both optional files of `dir`; `defaults` fills named tokens neither file sets.
     pub(crate) fn load(dir: &Path, defaults: &[(&str, &str)]) -> Result<Self> {

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
-use super::config::TokenizerConfig;
+use super::config::{TokenizerConfig, MARIAN_SPECIAL_DEFAULTS};
 use super::{SpecialTokens, TextTokenizer};
 use crate::error::{Error, Result};
 
@@ -42,14 +42,7 @@ impl HfTokenizer {
             path: path.clone(),
             reason: format!("not a valid tokenizers file ({e}); re-download it"),
         })?;
-        let config = TokenizerConfig::load(
-            dir,
-            &[
-                ("eos_token", "</s>"),
-                ("unk_token", "<unk>"),
-                ("pad_token", "<pad>"),
-            ],
-        )?;
+        let config = TokenizerConfig::load(dir, MARIAN_SPECIAL_DEFAULTS)?;
         let id = |name: &str| -> Result<u32> {
             let content = config
                 .named(name)

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::config::{read_vocab, TokenSpec, TokenizerConfig};
+use super::config::{read_vocab, TokenSpec, TokenizerConfig, MARIAN_SPECIAL_DEFAULTS};
 use super::spm::SentencePiece;
 use super::spm_norm::SPACE_SYMBOL;
 use super::{py_isspace, py_strip, SpecialTokens, TextTokenizer};
@@ -76,14 +76,7 @@ fn to_map(pairs: &[(String, u32)]) -> HashMap<String, u32> {
 impl MarianTokenizer {
     /// Load from a model folder (see the module docs for the files read).
     pub fn load(dir: &Path) -> Result<Self> {
-        let config = TokenizerConfig::load(
-            dir,
-            &[
-                ("eos_token", "</s>"),
-                ("unk_token", "<unk>"),
-                ("pad_token", "<pad>"),
-            ],
-        )?;
+        let config = TokenizerConfig::load(dir, MARIAN_SPECIAL_DEFAULTS)?;
         let source_path = require(dir, "source.spm")?;
         let target_path = require(dir, "target.spm")?;
         let vocab_path = require(dir, "vocab.json")?;
