@@ -7,4 +7,5 @@ pub mod batch;
 pub mod info;
 pub mod load;
 pub mod segment;
+pub mod summarize;
 pub mod translate;
