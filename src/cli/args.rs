@@ -17,6 +17,10 @@ pub struct Cli {
 pub enum Command {
     /// Translate an article (or one sentence per line with --lines) into English.
     Translate(TranslateArgs),
+    /// Summarize an English article into a short briefing.
+    Summarize(SummarizeArgs),
+    /// Translate a foreign-language article into English, then summarize it.
+    Brief(BriefArgs),
     /// Show what a model is: languages, architecture, stored dtypes, sizes, where it lives.
     Info(InfoArgs),
 }
@@ -95,4 +99,74 @@ pub struct InfoArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = InfoFormat::Text)]
     pub format: InfoFormat,
+}
+
+/// How summaries are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    /// The summary as running text.
+    Text,
+    /// A briefing note: a one-line headline, then one bullet per sentence.
+    Markdown,
+    /// One JSON object.
+    Json,
+}
+
+/// Flags shared by the commands that write summaries.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Longest summary, in sentences (default: 3).
+    #[arg(long, conflicts_with = "words")]
+    pub sentences: Option<usize>,
+    /// Longest summary, in words.
+    #[arg(long)]
+    pub words: Option<usize>,
+    /// Beam size for seq2seq summarizers (default: the model's; chat models decode greedily).
+    #[arg(long)]
+    pub beams: Option<usize>,
+    /// Shortest summary, in tokens.
+    #[arg(long)]
+    pub min_new_tokens: Option<usize>,
+    /// Longest summary, in tokens (default: from the bound).
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// Input file (English); `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+    /// Summarizer: a T5-family Hub repo id or folder, or a GGUF chat model (a `.gguf` file, or
+    /// `owner/name:file.gguf` on the Hub).
+    #[arg(long, short, default_value = crate::cli::DEFAULT_SUMMARY_MODEL)]
+    pub model: String,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BriefArgs {
+    /// Input file (foreign-language article); `-` or nothing reads standard input.
+    pub input: Option<PathBuf>,
+    /// Translation model: a Hub repo id, a folder, or an Argos package.
+    #[arg(long, default_value = "Helsinki-NLP/opus-mt-da-en")]
+    pub translate_model: String,
+    /// Summarizer, as `tolk summarize --model`.
+    #[arg(long, default_value = crate::cli::DEFAULT_SUMMARY_MODEL)]
+    pub summary_model: String,
+    /// Beam size for translation (default: the translation model's).
+    #[arg(long)]
+    pub translate_beams: Option<usize>,
+    /// Padded source tokens per translation batch.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_tokens: usize,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }

@@ -5,16 +5,22 @@ pub mod args;
 mod info;
 mod input;
 mod progress;
+mod summarize;
 mod translate;
 
 use anyhow::Result;
 
 pub use args::Cli;
 
+/// The summarizer used when none is named (see models/).
+pub const DEFAULT_SUMMARY_MODEL: &str = "google/flan-t5-base";
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         args::Command::Translate(a) => translate::run(a),
+        args::Command::Summarize(a) => summarize::run_summarize(a),
+        args::Command::Brief(a) => summarize::run_brief(a),
         args::Command::Info(a) => info::run(a),
     }
 }

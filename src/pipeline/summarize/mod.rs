@@ -10,11 +10,14 @@
 
 pub mod bound;
 pub mod chunk;
+mod open;
+pub mod seq2seq;
 
 use serde::Serialize;
 
 pub use bound::Bound;
 pub use chunk::chunk_text;
+pub use open::{is_gguf, open, DecodeOverrides};
 
 use crate::error::{Error, Result};
 use crate::pipeline::translate::TokenCounts;
