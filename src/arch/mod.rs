@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod ct2;
+pub mod kernels;
 pub mod marian;
 pub mod weights;
 
