@@ -103,7 +103,7 @@ REPOS = {
     ),
     "tiny-madlad": dict(
         d_model=32, d_kv=12, num_heads=4, d_ff=40, num_layers=2, num_decoder_layers=2, buckets=16, max_distance=32,
-        ffn="gated-silu", tied=False, tokenizer="spm", lang_tags=True, seed=300, logit_scale=3.0, eos_boost=1.5,
+        ffn="gated-silu", tied=False, tokenizer="spm", lang_tags=True, seed=300, logit_scale=2.0, eos_boost=1.5,
     ),
 }
 LANG_TAGS = ["<2en>", "<2de>", "<2fr>", "<2da>", "<2es>"]
@@ -279,6 +279,8 @@ def goldens(out: Path, prefix: str) -> tuple[dict, dict, float, bool]:
         if kwargs["num_beams"] == 1:
             margins += greedy_margins(o.scores, batched)
         f64 = [strip_after_eos(s.tolist(), eos, pad) for s in run(model64, tok, sources, kwargs).sequences]
+        if batched != single or f64 != batched:
+            print(f"  {out.name}/{name}: batched == single {batched == single}, float64 == float32 {f64 == batched}")
         ok &= batched == single and f64 == batched
         cases.append({"name": name, "kwargs": kwargs, "outputs": batched,
                       "decoded": tok.batch_decode(batched, skip_special_tokens=True),
@@ -309,7 +311,7 @@ def goldens(out: Path, prefix: str) -> tuple[dict, dict, float, bool]:
                           "top_logprobs": [round(float(x), 5) for x in v]})
         entries.append({"source_index": row, "input_ids": input_ids[row], "steps": steps})
     print(f"  {out.name}: float32 vs float64 top-5 log-prob difference {diff64:.2e}")
-    ok &= diff64 < 1e-4
+    ok &= diff64 < 2e-4
     logits = {"float64_max_diff": diff64, "note": ("Top-5 log_softmax of the raw logits at the last decoder position of one forward pass "
                        "(no cache) over the unpadded source and decoder_input_ids, float32 CPU, rounded to 5 "
                        "decimals; steps go past 9 positions to check the relative position bias with a cache."),
@@ -352,12 +354,18 @@ def golden_buckets() -> None:
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=sorted(REPOS), help="regenerate this repo only")
+    only = ap.parse_args().only
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "corpus.txt").write_text(CORPUS + "\n".join(SOURCES) + "\n", encoding="utf-8")
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, sentencepiece {spm.__version__}")
     golden_buckets()
     work = Path(tempfile.mkdtemp(prefix="tolk-t5spm-"))
     for name, spec in REPOS.items():
+        if only and name != only:
+            continue
         spm_file = train_spm(work, "tags" if spec["lang_tags"] else "plain", spec["lang_tags"])
         n_pieces = spm.SentencePieceProcessor(model_file=str(spm_file)).get_piece_size()
         vocab = n_pieces + 100 + (28 if spec["tied"] else 0)  # T5 pads its vocabulary past the tokenizer's
