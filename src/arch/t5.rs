@@ -13,7 +13,7 @@
 //!
 //! T5 has no hard source-length limit (relative positions extrapolate). [`T5::max_source_len`]
 //! is the budget the pipeline splits sentences at: `n_positions` from config.json when present,
-//! else 512 (the length T5 was trained at). [`T5::max_target_len`] is a generous 1024 tokens.
+//! else 512 (the length T5 was trained at). The decoder limit ([`MAX_TARGET_LEN`]) is a generous 1024 tokens.
 //! In f16, T5 activations can overflow (transformers keeps `wo` in f32 for that); prefer bf16/f32.
 //!
 //! This module never sees text, files other than tensors, or the hub.
