@@ -141,6 +141,30 @@ impl Module for LayerNorm {
     }
 }
 
+/// T5's layer norm: scale only, no mean subtraction and no bias (root mean square
+/// normalisation), the mean of squares accumulated in f32 whatever the compute dtype.
+#[derive(Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    /// Load `{prefix}.weight`.
+    pub fn load(w: &Weights, prefix: &str, dim: usize, eps: f32) -> Result<Self> {
+        Ok(Self {
+            weight: w.get(&format!("{prefix}.weight"), &[dim])?,
+            eps,
+        })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    }
+}
+
 /// Activation functions named by `activation_function` in config.json.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -205,6 +229,37 @@ impl Attention {
         })
     }
 
+    /// Attention from its four projections: `heads * head_dim` is the inner width (it need not
+    /// equal the model width, as in some T5 sizes); `scale` multiplies the queries (1.0: none).
+    pub fn new(
+        q: Dense,
+        k: Dense,
+        v: Dense,
+        out: Dense,
+        heads: usize,
+        head_dim: usize,
+        scale: f64,
+    ) -> Self {
+        Self {
+            q,
+            k,
+            v,
+            out,
+            heads,
+            head_dim,
+            scale,
+        }
+    }
+
+    /// Queries times the scale (unchanged when the scale is 1).
+    fn scaled(&self, q: Tensor) -> candle_core::Result<Tensor> {
+        if self.scale == 1.0 {
+            Ok(q)
+        } else {
+            q * self.scale
+        }
+    }
+
     fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         x.reshape((b, t, self.heads, self.head_dim))?
@@ -229,8 +284,8 @@ impl Attention {
         v: &Tensor,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let (b, t, d) = x.dims3()?;
-        let q = (self.split_heads(&self.q.forward(x)?)? * self.scale)?;
+        let (b, t, _) = x.dims3()?;
+        let q = self.scaled(self.split_heads(&self.q.forward(x)?)?)?;
         let scores = q.matmul(&k.t()?)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,
@@ -238,7 +293,9 @@ impl Attention {
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let ctx = probs.matmul(v)?; // [b, h, t, hd]
-        let ctx = ctx.transpose(1, 2)?.reshape((b, t, d))?;
+        let ctx = ctx
+            .transpose(1, 2)?
+            .reshape((b, t, self.heads * self.head_dim))?;
         self.out.forward(&ctx)
     }
 }
@@ -259,13 +316,14 @@ impl Attention {
         if group == 1 {
             return self.attend(x, k, v, bias);
         }
-        let (rows, t, d) = x.dims3()?;
+        let (rows, t, _) = x.dims3()?;
         if t != 1 || rows % group != 0 {
             candle_core::bail!("grouped attention needs one position per row and whole groups, got {rows}x{t} rows in groups of {group}");
         }
         let m = rows / group;
         // [rows, 1, d] -> [m, group, heads, hd] -> [m, heads, group, hd]: the group becomes the query axis.
-        let q = (self.q.forward(x)? * self.scale)?
+        let q = self
+            .scaled(self.q.forward(x)?)?
             .reshape((m, group, self.heads, self.head_dim))?
             .transpose(1, 2)?
             .contiguous()?;
@@ -275,7 +333,11 @@ impl Attention {
             None => scores,
         };
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(v)?.transpose(1, 2)?.reshape((rows, 1, d))?;
+        let ctx =
+            probs
+                .matmul(v)?
+                .transpose(1, 2)?
+                .reshape((rows, 1, self.heads * self.head_dim))?;
         self.out.forward(&ctx)
     }
 }
@@ -314,6 +376,21 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Plan a row selection over encoder memory shared by groups of `group` consecutive decoder
+/// rows (the beams of one sentence): the memory rows the new decoder rows `rows` need, and the
+/// group size they come in (1 when the new rows do not come in equal runs per memory row).
+pub fn regroup_memory(rows: &[u32], group: usize) -> (Vec<u32>, usize) {
+    let memory: Vec<u32> = rows.iter().map(|&r| r / group.max(1) as u32).collect();
+    let Some(&first) = memory.first() else {
+        return (Vec::new(), 1);
+    };
+    let run = memory.iter().take_while(|&&m| m == first).count().max(1);
+    let uniform =
+        memory.len() % run == 0 && memory.chunks(run).all(|c| c.iter().all(|&m| m == c[0]));
+    let group = if uniform { run } else { 1 };
+    (memory.iter().step_by(group).copied().collect(), group)
 }
 
 /// Additive attention bias `[b, 1, 1, s]` from a `[b, s]` mask of 1 (attend) / 0 (padding).

@@ -13,7 +13,9 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use serde::Deserialize;
 
-use super::attention::{padding_bias, Activation, Attention, Dense, KvCache, LayerNorm};
+use super::attention::{
+    padding_bias, regroup_memory, Activation, Attention, Dense, KvCache, LayerNorm,
+};
 use super::weights::Weights;
 use crate::decode::Seq2Seq;
 use crate::error::{Error, Result};
@@ -232,16 +234,7 @@ pub struct MarianState {
 impl MarianState {
     /// Memory rows for new decoder rows `rows`, and the group size they come in.
     fn regroup(&self, rows: &[u32]) -> (Vec<u32>, usize) {
-        let memory: Vec<u32> = rows.iter().map(|&r| r / self.group as u32).collect();
-        let run = memory
-            .iter()
-            .take_while(|&&m| m == memory[0])
-            .count()
-            .max(1);
-        let uniform =
-            memory.len() % run == 0 && memory.chunks(run).all(|c| c.iter().all(|&m| m == c[0]));
-        let group = if uniform { run } else { 1 };
-        (memory.iter().step_by(group).copied().collect(), group)
+        regroup_memory(rows, self.group)
     }
 }
 

@@ -3,11 +3,15 @@
 //!
 //! Nothing here sees text, tokenizers or the hub: ids in, logits out.
 
+pub mod any;
 pub mod attention;
 pub mod ct2;
 pub mod kernels;
 pub mod marian;
+pub mod t5;
 pub mod weights;
 
+pub use any::{Seq2SeqModel, Seq2SeqState};
 pub use marian::{Marian, MarianConfig};
+pub use t5::{T5Config, T5};
 pub use weights::Weights;

@@ -1,15 +1,18 @@
 //! Opening a model reference into the parts a [`super::translate::Translator`] needs: the
 //! architecture, the tokenizer, the decoding defaults, and a description.
 //!
-//! Two families of files lead to the same Marian code: transformers repos (Hub or folder:
-//! `config.json`, SentencePiece files, safetensors or PyTorch weights) and CTranslate2 models
-//! (Argos `.argosmodel` packages, extracted packages, bare CT2 folders), whose spec is mapped
-//! onto Marian by [`crate::arch::ct2`]. This module only chooses and wires; it parses nothing itself.
+//! Transformers repos (Hub or folder: `config.json`, tokenizer files, safetensors or PyTorch
+//! weights) are dispatched on config.json's `model_type`: `marian` (or none, as old OPUS-MT
+//! configs) and `t5`; `mt5`/`umt5` and others are refused clearly. CTranslate2 models (Argos
+//! `.argosmodel` packages, extracted packages, bare CT2 folders) are mapped onto Marian by
+//! [`crate::arch::ct2`]. T5 models whose vocabulary has `<2en>` (MADLAD-400 style) get the
+//! source prefix `"<2en> "`, so they translate into English.
+//! This module only chooses and wires; it parses nothing itself.
 
 use std::path::Path;
 
 use crate::arch::ct2::Ct2Model;
-use crate::arch::{Marian, MarianConfig, Weights};
+use crate::arch::{Marian, MarianConfig, Seq2SeqModel, T5Config, Weights, T5};
 use crate::decode::GenerationConfig;
 use crate::error::{Error, Result};
 use crate::hub::{argos_cache_dir, Ct2Layout, Ct2Package, HubOptions, ModelRef, ModelSource};
@@ -19,11 +22,20 @@ use super::translate::LoadOptions;
 
 /// A model ready to be wrapped by a translator.
 pub struct LoadedModel {
-    pub model: Marian,
+    pub model: Seq2SeqModel,
     pub tokenizer: Box<dyn TextTokenizer>,
     pub generation: GenerationConfig,
     pub description: String,
+    /// Text put before every source sentence (e.g. `"<2en> "` for MADLAD-400), if any.
+    pub source_prefix: Option<String>,
 }
+
+/// The language tag MADLAD-400 style T5 models take to translate into English.
+pub const ENGLISH_TAG: &str = "<2en>";
+
+/// When neither generation_config.json nor config.json sets a length, T5 repos would inherit
+/// transformers' global `max_length` of 20, which cuts translations; tolk uses this instead.
+pub const T5_DEFAULT_MAX_LENGTH: usize = 512;
 
 /// The tokenizer files a Marian repo may have; fetched before the tokenizer is built.
 const TOKENIZER_FILES: &[&str] = &[
@@ -34,6 +46,7 @@ const TOKENIZER_FILES: &[&str] = &[
     "target.spm",
     "vocab.json",
     "target_vocab.json",
+    "spiece.model",
 ];
 
 /// Open `reference`: a CTranslate2 model or Argos package on disk, else a Hub repo id or a
@@ -48,9 +61,12 @@ pub fn open(reference: &str, hub: &HubOptions, opts: &LoadOptions) -> Result<Loa
     load_transformers(&source, opts)
 }
 
-/// Load a transformers Marian repo (config, generation defaults, tokenizer, weights).
+/// Load a transformers repo (config, generation defaults, tokenizer, weights): Marian or T5.
 pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<LoadedModel> {
     let config_path = source.file("config.json")?;
+    // Refuse unsupported architectures before fetching anything else.
+    let model_type = read_model_type(&config_path)?;
+    check_model_type(model_type.as_deref(), &config_path)?;
     let generation_path = source.optional_file("generation_config.json")?;
     let mut dir = config_path
         .parent()
@@ -61,18 +77,80 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
             dir = p.parent().map(Path::to_path_buf).unwrap_or(dir);
         }
     }
-    let cfg = MarianConfig::from_file(&config_path)?;
     let generation = GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
     let tokenizer = tokenize::load(&dir)?;
-    let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
-    let model = Marian::new(cfg, &weights)?;
+    let (model, generation, source_prefix) = match model_type.as_deref() {
+        None | Some("marian") => {
+            let cfg = MarianConfig::from_file(&config_path)?;
+            let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+            (Marian::new(cfg, &weights)?.into(), generation, None)
+        }
+        Some("t5") => {
+            let cfg = T5Config::from_file(&config_path)?;
+            let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+            let mut generation = generation;
+            let files = [Some(config_path.as_path()), generation_path.as_deref()];
+            if !files.into_iter().flatten().any(sets_length) {
+                generation.max_length = T5_DEFAULT_MAX_LENGTH;
+            }
+            let prefix = tokenizer
+                .token_to_id(ENGLISH_TAG)
+                .map(|_| format!("{ENGLISH_TAG} "));
+            (T5::new(cfg, &weights)?.into(), generation, prefix)
+        }
+        // Refused by check_model_type above.
+        Some(other) => {
+            return Err(Error::Unsupported(format!(
+                "model_type `{other}` is not supported"
+            )))
+        }
+    };
     check_vocab(tokenizer.as_ref(), &model, &config_path)?;
     Ok(LoadedModel {
         model,
         tokenizer,
         generation,
         description: source.describe(),
+        source_prefix,
     })
+}
+
+/// Accept the architectures tolk runs: `marian` (or no `model_type`) and `t5`.
+fn check_model_type(model_type: Option<&str>, config_path: &Path) -> Result<()> {
+    match model_type {
+        None | Some("marian" | "t5") => Ok(()),
+        Some(t @ ("mt5" | "umt5")) => Err(Error::Unsupported(format!(
+            "model_type `{t}` (in {}): tolk runs T5 and Marian models, not mT5/UMT5 yet; \
+             pick a T5, flan-T5, MADLAD-400 or OPUS-MT model",
+            config_path.display()
+        ))),
+        Some(t) => Err(Error::Unsupported(format!(
+            "model_type `{t}` (in {}): tolk runs `marian` and `t5` models",
+            config_path.display()
+        ))),
+    }
+}
+
+/// `model_type` of a config.json, if it names one.
+fn read_model_type(path: &Path) -> Result<Option<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Config {
+        path: path.to_path_buf(),
+        reason: format!("not valid JSON ({e}); re-download the file"),
+    })?;
+    Ok(value
+        .get("model_type")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string))
+}
+
+/// Whether a config file sets `max_length` or `max_new_tokens` (already read once, so valid JSON).
+fn sets_length(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v.get("max_length").is_some() || v.get("max_new_tokens").is_some())
 }
 
 /// Load a CTranslate2 model (Argos package or bare folder) into tolk's Marian.
@@ -97,20 +175,21 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
     let (cfg, weights) = ct2.to_marian_with(opts.dtype, &opts.device, opts.int8)?;
     let generation =
         GenerationConfig::ctranslate2(cfg.eos_token_id, cfg.pad_token_id, cfg.decoder_start());
-    let model = Marian::new(cfg, &weights)?;
+    let model = Marian::new(cfg, &weights)?.into();
     check_vocab(&tokenizer, &model, &pkg.model_dir.join("model.bin"))?;
     Ok(LoadedModel {
         model,
         tokenizer: Box::new(tokenizer),
         generation,
         description: pkg.describe(),
+        source_prefix: None,
     })
 }
 
 /// The tokenizer must not produce target ids the model cannot score.
-fn check_vocab(tokenizer: &dyn TextTokenizer, model: &Marian, path: &Path) -> Result<()> {
+fn check_vocab(tokenizer: &dyn TextTokenizer, model: &Seq2SeqModel, path: &Path) -> Result<()> {
     let tokenizer_vocab = tokenizer.special().decoder_vocab_size;
-    let model_vocab = model.config().target_vocab_size();
+    let model_vocab = model.target_vocab_size();
     if tokenizer_vocab > model_vocab {
         return Err(Error::Config {
             path: path.to_path_buf(),

@@ -10,7 +10,7 @@ use candle_core::{DType, Device};
 use super::batch::{plan_batches, scatter};
 use super::load::{self, LoadedModel};
 use super::segment::{segment, segment_lines, split_long, Document};
-use crate::arch::Marian;
+use crate::arch::Seq2SeqModel;
 use crate::decode::{generate, GenerationConfig};
 use crate::error::{Error, Result};
 use crate::hub::{HubOptions, ModelSource};
@@ -79,10 +79,11 @@ pub struct Translation {
 
 /// A translation model ready to use.
 pub struct Translator {
-    model: Marian,
+    model: Seq2SeqModel,
     tokenizer: Box<dyn TextTokenizer>,
     generation: GenerationConfig,
     description: String,
+    source_prefix: Option<String>,
 }
 
 impl Translator {
@@ -92,7 +93,7 @@ impl Translator {
         Ok(Self::from_loaded(load::open(reference, hub, opts)?))
     }
 
-    /// Load a transformers Marian repo from a resolved model source.
+    /// Load a transformers repo (Marian or T5) from a resolved model source.
     pub fn load(source: &ModelSource, opts: &LoadOptions) -> Result<Self> {
         Ok(Self::from_loaded(load::load_transformers(source, opts)?))
     }
@@ -103,7 +104,21 @@ impl Translator {
             tokenizer: m.tokenizer,
             generation: m.generation,
             description: m.description,
+            source_prefix: m.source_prefix,
         }
+    }
+
+    /// Put `prefix` before every source sentence before tokenizing (e.g. `"summarize: "` for
+    /// flan-T5, `"<2de> "` for MADLAD-400 into German); `None` removes it. Loading sets
+    /// `"<2en> "` for T5 models whose vocabulary has that tag, none otherwise.
+    pub fn with_source_prefix(mut self, prefix: Option<String>) -> Self {
+        self.source_prefix = prefix;
+        self
+    }
+
+    /// The text put before every source sentence, if any.
+    pub fn source_prefix(&self) -> Option<&str> {
+        self.source_prefix.as_deref()
     }
 
     /// Decoding settings used by every call (the model's defaults until changed).
@@ -127,7 +142,7 @@ impl Translator {
     }
 
     /// The model.
-    pub fn model(&self) -> &Marian {
+    pub fn model(&self) -> &Seq2SeqModel {
         &self.model
     }
 
@@ -150,8 +165,15 @@ impl Translator {
         progress: &mut dyn FnMut(usize),
     ) -> Result<(Vec<String>, TokenCounts)> {
         // Cut every sentence into pieces the encoder can take, and remember which sentence each piece is from.
+        // The source prefix goes before every piece and counts against the model's budget.
         let max_src = self.model.max_source_len();
-        let count = |s: &str| self.tokenizer.count_tokens(s).unwrap_or(usize::MAX);
+        let prefix = self.source_prefix.as_deref().unwrap_or("");
+        let with_prefix = |s: &str| format!("{prefix}{s}");
+        let count = |s: &str| {
+            self.tokenizer
+                .count_tokens(&with_prefix(s))
+                .unwrap_or(usize::MAX)
+        };
         let mut owner = Vec::new();
         let mut pieces = Vec::new();
         for (i, s) in sentences.iter().enumerate() {
@@ -159,14 +181,14 @@ impl Translator {
             if s.is_empty() {
                 continue;
             }
-            let ids = self.tokenizer.encode(s)?;
+            let ids = self.tokenizer.encode(&with_prefix(s))?;
             if ids.len() <= max_src {
                 owner.push(i);
                 pieces.push(ids);
                 continue;
             }
             for part in split_long(s, max_src, &count) {
-                let ids = self.tokenizer.encode(&part)?;
+                let ids = self.tokenizer.encode(&with_prefix(&part))?;
                 if ids.len() > max_src {
                     return Err(Error::InvalidArgument(format!(
                         "a piece of {} tokens cannot be split below the model's {max_src}-token limit",
@@ -177,7 +199,7 @@ impl Translator {
                 pieces.push(ids);
             }
         }
-        let vocab = self.model.config().vocab_size;
+        let vocab = self.model.source_vocab_size();
         if let Some(bad) = pieces.iter().flatten().find(|&&id| id as usize >= vocab) {
             return Err(Error::Tokenizer(format!(
                 "token id {bad} is outside the model's vocabulary of {vocab}; the tokenizer files do not belong to this model"

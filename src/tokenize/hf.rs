@@ -93,6 +93,10 @@ impl TextTokenizer for HfTokenizer {
     fn special(&self) -> &SpecialTokens {
         &self.special
     }
+
+    fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //!
 //! - [`Ct2Tokenizer`]: CTranslate2 / Argos Translate models (`sentencepiece.model` plus the
 //!   CT2 vocabulary lists).
+//! - [`T5Tokenizer`]: T5-family folders with only `spiece.model` (T5 id conventions, sentinels).
 //!
-//! [`load`] picks `tokenizer.json` when present, else the Marian files.
+//! [`load`] picks `tokenizer.json` when present, else `spiece.model`, else the Marian files.
 //! This module never touches the network or tensors, and never panics on user text.
 
 mod config;
@@ -20,6 +21,7 @@ mod marian;
 mod spm;
 mod spm_norm;
 mod spm_proto;
+mod t5;
 
 use std::path::Path;
 
@@ -28,6 +30,7 @@ use crate::error::{Error, Result};
 pub use ct2::{Ct2TokenConfig, Ct2Tokenizer};
 pub use hf::HfTokenizer;
 pub use marian::MarianTokenizer;
+pub use t5::T5Tokenizer;
 
 /// Ids of the special tokens a seq2seq pipeline needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,9 +72,16 @@ pub trait TextTokenizer: Send + Sync {
 
     /// The special token ids.
     fn special(&self) -> &SpecialTokens;
+
+    /// The id of one whole token (e.g. a language tag such as `<2en>`), if the vocabulary has
+    /// it as a single entry; `None` when unknown or when the tokenizer cannot tell.
+    fn token_to_id(&self, _token: &str) -> Option<u32> {
+        None
+    }
 }
 
-/// Load the tokenizer of the model in `dir`: `tokenizer.json` when present, else Marian's files.
+/// Load the tokenizer of the model in `dir`: `tokenizer.json` when present, else T5's
+/// `spiece.model`, else Marian's files.
 pub fn load(dir: &Path) -> Result<Box<dyn TextTokenizer>> {
     if !dir.is_dir() {
         return Err(Error::MissingFile {
@@ -82,6 +92,8 @@ pub fn load(dir: &Path) -> Result<Box<dyn TextTokenizer>> {
     }
     if dir.join("tokenizer.json").is_file() {
         Ok(Box::new(HfTokenizer::load(dir)?))
+    } else if dir.join("spiece.model").is_file() {
+        Ok(Box::new(T5Tokenizer::load(dir)?))
     } else {
         Ok(Box::new(load_marian(dir)?))
     }

@@ -196,6 +196,54 @@ impl SentencePiece {
         out
     }
 
+    /// Segment `text` into piece ids: like [`SentencePiece::encode`], with a run of unknown
+    /// characters as one unknown id (or, with byte fallback, the ids of its `<0xXX>` pieces).
+    pub(crate) fn encode_ids(&self, text: &str) -> Vec<u32> {
+        let normalized = self.normalizer.normalize(text);
+        let mut out = Vec::new();
+        let mut prev_unk = false;
+        for (start, end, id) in self.viterbi(&normalized) {
+            let is_unk = id == self.unk_id;
+            if is_unk && self.byte_fallback {
+                for b in normalized[start..end].bytes() {
+                    let piece = format!("<0x{b:02X}>");
+                    out.push(self.index.get(&piece).copied().unwrap_or(self.unk_id));
+                }
+            } else if !(is_unk && prev_unk) {
+                out.push(id);
+            }
+            prev_unk = is_unk;
+        }
+        out
+    }
+
+    /// Number of pieces (ids are `0..len`).
+    pub(crate) fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// The id of piece `text` (upstream's `PieceToId`, without the unknown fallback).
+    pub(crate) fn piece_to_id(&self, text: &str) -> Option<u32> {
+        self.index.get(text).copied()
+    }
+
+    /// User-defined pieces and their ids (matched in text before segmentation).
+    pub(crate) fn user_defined(&self) -> Vec<(String, u32)> {
+        self.pieces
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind == PieceType::UserDefined)
+            .map(|(i, p)| (p.text.clone(), i as u32))
+            .collect()
+    }
+
+    /// Whether piece `id` is a control piece (`<s>`, `</s>`, `<pad>`, ...).
+    pub(crate) fn is_control(&self, id: u32) -> bool {
+        self.pieces
+            .get(id as usize)
+            .is_some_and(|p| p.kind == PieceType::Control)
+    }
+
     /// Best segmentation of normalized text as (start, end, piece id) byte spans.
     fn viterbi(&self, text: &str) -> Vec<(usize, usize, u32)> {
         #[derive(Clone, Copy)]

@@ -8,5 +8,6 @@ mod info;
 mod marian_parity;
 mod segment;
 mod support;
+mod t5_parity;
 mod tokenize;
 mod translate;
