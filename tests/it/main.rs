@@ -7,6 +7,7 @@ mod hub;
 mod info;
 mod marian_parity;
 mod segment;
+mod summarize;
 mod support;
 mod t5_parity;
 mod tokenize;

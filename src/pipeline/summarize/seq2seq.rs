@@ -24,6 +24,7 @@ pub struct Seq2SeqSummarizer {
 impl Seq2SeqSummarizer {
     /// Wrap a loaded model; `prefix` goes before every text (usually [`SUMMARIZE_PREFIX`]).
     pub fn new(translator: Translator, prefix: &str, overrides: DecodeOverrides) -> Result<Self> {
+        let translator = translator.with_source_prefix(Some(prefix.to_string()));
         let window = translator.model().max_source_len();
         // The prefix's tokens (its end-of-sequence id is the text's own) and a margin of two
         // tokens for pieces that merge across the join.
@@ -61,9 +62,11 @@ impl SummaryModel for Seq2SeqSummarizer {
 
     fn summarize(&self, text: &str, bound: Bound) -> Result<Generated> {
         let mut translator = self.translator.borrow_mut();
-        let input = format!("{}{}", self.prefix, text.trim());
+        let input = text.trim();
         let window = translator.model().max_source_len();
-        let tokens = translator.tokenizer().count_tokens(&input)?;
+        let tokens = translator
+            .tokenizer()
+            .count_tokens(&format!("{}{input}", self.prefix))?;
         if tokens > window {
             return Err(Error::InvalidArgument(format!(
                 "a chunk of {tokens} tokens is over the summarizer's {window}-token window"
@@ -78,7 +81,8 @@ impl SummaryModel for Seq2SeqSummarizer {
         if let Some(b) = self.overrides.beams {
             generation.num_beams = b;
         }
-        // One "sentence" per call: the whole text, which fits the window, so it is never split.
+        // One "sentence" per call: the whole text, which fits the window, so it is never split
+        // (the translator puts the task prefix before it).
         let (mut out, counts) = translator.translate_counted(
             &[input],
             BatchOptions {
