@@ -10,13 +10,14 @@
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Module, Tensor};
 
+use super::kernels::{skinny_matmul, RowsRef, SKINNY_MAX_ROWS};
 use super::weights::{QuantizedWeight, Weights};
 use crate::error::Result;
 
 /// The matrix of a [`Dense`] layer: float, or kept quantized.
 #[derive(Clone)]
 enum Matrix {
-    /// `Wᵀ`, `[in, out]`, contiguous.
+    /// `W`, `[out, in]`, contiguous, as checkpoints store it.
     Float(Tensor),
     /// `W` as candle quantized blocks (`[out, in]`), times an optional per-output factor `[out]`.
     Quantized {
@@ -56,11 +57,11 @@ impl Dense {
         }
     }
 
-    /// Build from a `[out, in]` weight; the transpose is made contiguous once, here.
+    /// Build from a `[out, in]` weight (kept in that layout: no copy at load).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
         Ok(Self {
             out_dim: weight.dim(0)?,
-            matrix: Matrix::Float(weight.t()?.contiguous()?),
+            matrix: Matrix::Float(weight.contiguous()?),
             bias,
         })
     }
@@ -97,7 +98,14 @@ impl Module for Dense {
         let rows: usize = dims[..dims.len() - 1].iter().product();
         let x = x.reshape((rows, in_dim))?;
         let y = match &self.matrix {
-            Matrix::Float(weight_t) => x.matmul(weight_t)?,
+            Matrix::Float(weight) => {
+                if rows <= SKINNY_MAX_ROWS && x.device().is_cpu() && x.dtype() == DType::F32 {
+                    // Decoding: few rows against a large matrix, bound by reading the weights.
+                    x.contiguous()?.apply_op2_no_bwd(weight, &SkinnyF32)?
+                } else {
+                    x.matmul(&weight.t()?)?
+                }
+            }
             Matrix::Quantized { matmul, row_factor } => {
                 let y = matmul.forward(&x.contiguous()?)?;
                 match row_factor {
@@ -113,6 +121,40 @@ impl Module for Dense {
         let mut out_dims = dims;
         *out_dims.last_mut().expect("non-empty dims") = self.out_dim;
         y.reshape(out_dims)
+    }
+}
+
+/// `x W ᵀ` for few rows of f32 on the CPU, by [`skinny_matmul`]: `x: [m, k]`, `W: [n, k]`.
+struct SkinnyF32;
+
+impl candle_core::CustomOp2 for SkinnyF32 {
+    fn name(&self) -> &'static str {
+        "skinny-matmul-f32"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &candle_core::CpuStorage,
+        xl: &candle_core::Layout,
+        ws: &candle_core::CpuStorage,
+        wl: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use candle_core::CpuStorage;
+        let (m, k) = xl.shape().dims2()?;
+        let (n, k2) = wl.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("skinny matmul: x has {k} columns, W has {k2}");
+        }
+        let (Some((xa, xb)), Some((wa, wb))) = (xl.contiguous_offsets(), wl.contiguous_offsets())
+        else {
+            candle_core::bail!("skinny matmul needs contiguous operands");
+        };
+        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (xs, ws) else {
+            candle_core::bail!("skinny matmul takes f32 operands");
+        };
+        let mut out = vec![0f32; m * n];
+        skinny_matmul(&x[xa..xb], m, k, RowsRef::F32(&w[wa..wb]), n, &mut out);
+        Ok((CpuStorage::F32(out), (m, n).into()))
     }
 }
 
