@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod ct2;
+pub mod gguf;
 pub mod marian;
 pub mod weights;
 

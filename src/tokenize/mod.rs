@@ -10,11 +10,16 @@
 //! - [`Ct2Tokenizer`]: CTranslate2 / Argos Translate models (`sentencepiece.model` plus the
 //!   CT2 vocabulary lists).
 //!
+//! - [`GgufTokenizer`]: the tokenizer a GGUF chat model describes in its metadata, with its
+//!   [`ChatTemplate`].
+//!
 //! [`load`] picks `tokenizer.json` when present, else the Marian files.
 //! This module never touches the network or tensors, and never panics on user text.
 
+pub mod chat_template;
 mod config;
 mod ct2;
+pub mod gguf;
 mod hf;
 mod marian;
 mod spm;
@@ -25,7 +30,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+pub use chat_template::{ChatMessage, ChatTemplate};
 pub use ct2::{Ct2TokenConfig, Ct2Tokenizer};
+pub use gguf::GgufTokenizer;
 pub use hf::HfTokenizer;
 pub use marian::MarianTokenizer;
 
