@@ -171,7 +171,13 @@ impl GgufModel {
         let mut reader = BufReader::new(open(&path)?);
         let inner = if opts.dequantize {
             let (content, bytes) = dequantized_copy(header.content, &mut reader, &path)?;
-            build(&architecture, content, &mut Cursor::new(bytes), device, &path)?
+            build(
+                &architecture,
+                content,
+                &mut Cursor::new(bytes),
+                device,
+                &path,
+            )?
         } else {
             build(&architecture, header.content, &mut reader, device, &path)?
         };
@@ -318,7 +324,11 @@ mod tests {
         let a = Value::String(arch.into());
         let ctx = Value::U32(128);
         let key = format!("{arch}.context_length");
-        let t = QTensor::quantize(&Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+        let t = QTensor::quantize(
+            &Tensor::zeros((2, 32), candle_core::DType::F32, &Device::Cpu).unwrap(),
+            GgmlDType::F32,
+        )
+        .unwrap();
         gguf_file::write(
             &mut f,
             &[("general.architecture", &a), (key.as_str(), &ctx)],
@@ -343,7 +353,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let h = GgufHeader::read(&write_gguf(tmp.path(), "mamba")).unwrap();
         let err = GgufModel::load(h, &Device::Cpu, &GgufLoadOptions::default()).unwrap_err();
-        assert!(matches!(&err, Error::Unsupported(m) if m.contains("`mamba`")), "{err}");
+        assert!(
+            matches!(&err, Error::Unsupported(m) if m.contains("`mamba`")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -355,6 +368,144 @@ mod tests {
         std::fs::write(&junk, b"definitely not a gguf file").unwrap();
         let err = GgufHeader::read(&junk).unwrap_err();
         assert!(matches!(err, Error::CorruptModel { .. }), "{err}");
+    }
+
+    /// A tiny random-weight model of `arch` (1 block, 32 wide, 16 tokens), weights in `dtype`.
+    fn write_tiny_model(dir: &Path, arch: &str, dtype: GgmlDType) -> PathBuf {
+        let (embd, heads, kv, ffn, vocab) = (32usize, 2usize, 1usize, 64usize, 16usize);
+        let hd = embd / heads;
+        let mut seed = 0.0f32;
+        let mut tensor = |dims: &[usize], dtype: GgmlDType| {
+            let n: usize = dims.iter().product();
+            let v: Vec<f32> = (0..n)
+                .map(|i| ((i as f32 + seed) * 0.37).sin() * 0.3)
+                .collect();
+            seed += 11.0;
+            let t = Tensor::from_vec(v, dims, &Device::Cpu).unwrap();
+            QTensor::quantize(&t, dtype).unwrap()
+        };
+        let mut tensors = vec![
+            (
+                "token_embd.weight".to_string(),
+                tensor(&[vocab, embd], dtype),
+            ),
+            (
+                "output_norm.weight".to_string(),
+                tensor(&[embd], GgmlDType::F32),
+            ),
+            (
+                "blk.0.attn_q.weight".to_string(),
+                tensor(&[embd, embd], dtype),
+            ),
+            (
+                "blk.0.attn_k.weight".to_string(),
+                tensor(&[kv * hd, embd], dtype),
+            ),
+            (
+                "blk.0.attn_v.weight".to_string(),
+                tensor(&[kv * hd, embd], dtype),
+            ),
+            (
+                "blk.0.attn_output.weight".to_string(),
+                tensor(&[embd, embd], dtype),
+            ),
+            (
+                "blk.0.ffn_gate.weight".to_string(),
+                tensor(&[ffn, embd], dtype),
+            ),
+            (
+                "blk.0.ffn_up.weight".to_string(),
+                tensor(&[ffn, embd], dtype),
+            ),
+            (
+                "blk.0.ffn_down.weight".to_string(),
+                tensor(&[embd, ffn], dtype),
+            ),
+            (
+                "blk.0.attn_norm.weight".to_string(),
+                tensor(&[embd], GgmlDType::F32),
+            ),
+            (
+                "blk.0.ffn_norm.weight".to_string(),
+                tensor(&[embd], GgmlDType::F32),
+            ),
+        ];
+        if arch == "qwen2" {
+            tensors.push(("blk.0.attn_q.bias".into(), tensor(&[embd], GgmlDType::F32)));
+            tensors.push((
+                "blk.0.attn_k.bias".into(),
+                tensor(&[kv * hd], GgmlDType::F32),
+            ));
+            tensors.push((
+                "blk.0.attn_v.bias".into(),
+                tensor(&[kv * hd], GgmlDType::F32),
+            ));
+        }
+        let u = |x: usize| Value::U32(x as u32);
+        let md: Vec<(String, Value)> = vec![
+            ("general.architecture".into(), Value::String(arch.into())),
+            (format!("{arch}.context_length"), u(32)),
+            (format!("{arch}.embedding_length"), u(embd)),
+            (format!("{arch}.block_count"), u(1)),
+            (format!("{arch}.attention.head_count"), u(heads)),
+            (format!("{arch}.attention.head_count_kv"), u(kv)),
+            (format!("{arch}.rope.dimension_count"), u(hd)),
+            (
+                format!("{arch}.attention.layer_norm_rms_epsilon"),
+                Value::F32(1e-5),
+            ),
+        ];
+        let path = dir.join(format!("tiny-{arch}.gguf"));
+        let mut f = File::create(&path).unwrap();
+        let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
+        path
+    }
+
+    fn load(path: &Path, dequantize: bool) -> GgufModel {
+        let h = GgufHeader::read(path).unwrap();
+        GgufModel::load(h, &Device::Cpu, &GgufLoadOptions { dequantize }).unwrap()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn cached_steps_equal_a_full_recompute_and_position_zero_restarts() {
+        let tmp = tempfile::tempdir().unwrap();
+        for arch in SUPPORTED_ARCHITECTURES {
+            let mut m = load(&write_tiny_model(tmp.path(), arch, GgmlDType::F32), false);
+            assert_eq!(m.context_length(), 32);
+            let first = m.forward(&[1, 2, 3], 0).unwrap();
+            assert_eq!(first.len(), 16);
+            let step = m.forward(&[4], 3).unwrap();
+            // Position 0 drops the old cache: a fresh full pass gives the same logits.
+            let full = m.forward(&[1, 2, 3, 4], 0).unwrap();
+            assert!(
+                max_diff(&step, &full) < 1e-4,
+                "{arch}: {step:?} vs {full:?}"
+            );
+            let again = m.forward(&[1, 2, 3], 0).unwrap();
+            assert!(max_diff(&first, &again) < 1e-5, "{arch}");
+            assert!(m.forward(&[1; 30], 3).is_err(), "{arch}: past the context");
+            assert!(m.forward(&[], 0).is_err());
+        }
+    }
+
+    #[test]
+    fn dequantized_weights_run_in_f32() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = write_tiny_model(tmp.path(), "llama", GgmlDType::Q8_0);
+        let q = load(&path, false).forward(&[5, 6, 7], 0).unwrap();
+        let f = load(&path, true).forward(&[5, 6, 7], 0).unwrap();
+        // Same Q8_0 weights; only the activations' 8-bit rounding differs.
+        let d = max_diff(&q, &f);
+        assert!(d > 0.0 && d < 0.05, "max difference {d}");
     }
 
     #[test]

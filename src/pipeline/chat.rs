@@ -222,7 +222,9 @@ impl ChatModel {
     /// Generate the assistant's reply to `messages` (greedy).
     pub fn chat(&self, messages: &[ChatMessage], opts: &ChatOptions) -> Result<ChatReply> {
         if messages.is_empty() {
-            return Err(Error::InvalidArgument("a chat needs at least one message".into()));
+            return Err(Error::InvalidArgument(
+                "a chat needs at least one message".into(),
+            ));
         }
         let start = Instant::now();
         let prompt = self.prompt_ids(messages)?;
@@ -244,7 +246,8 @@ impl ChatModel {
         let out = {
             let mut model = self.model.lock().map_err(|_| {
                 Error::InvalidArgument(
-                    "the chat model is unusable: an earlier generation panicked; open it again".into(),
+                    "the chat model is unusable: an earlier generation panicked; open it again"
+                        .into(),
                 )
             })?;
             causal::generate(&mut *model, &prompt, &cfg)?
@@ -282,8 +285,9 @@ fn resolve(reference: &str, opts: &ChatModelOptions) -> Result<PathBuf> {
         return Err(Error::MissingFile {
             file: reference.to_string(),
             location: "the file system".into(),
-            hint: "give the path to a .gguf file, or a Hub reference owner/name[@revision]:file.gguf"
-                .into(),
+            hint:
+                "give the path to a .gguf file, or a Hub reference owner/name[@revision]:file.gguf"
+                    .into(),
         });
     }
     let (repo_part, file) = reference.rsplit_once(':').unwrap_or((reference, ""));

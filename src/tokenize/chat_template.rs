@@ -165,11 +165,27 @@ fn strftime_now(format: String) -> String {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const DAYS: [&str; 7] = [
-    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
 ];
 
 fn format_utc(secs: i64, format: &str) -> String {
@@ -324,20 +340,30 @@ mod tests {
         let out = ChatTemplate::chatml()
             .render(&[ChatMessage::user("Hi")], true, &TemplateTokens::default())
             .unwrap();
-        assert_eq!(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            out,
+            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 
     #[test]
     fn trim_and_lstrip_blocks_like_transformers() {
         let src = "{% for m in messages %}\n  {% if m.role == 'user' %}\n[{{ m.content | trim }}]\n  {% endif %}\n{% endfor %}";
-        let out = render(src, &[ChatMessage::user(" a "), ChatMessage::assistant("b")]).unwrap();
+        let out = render(
+            src,
+            &[ChatMessage::user(" a "), ChatMessage::assistant("b")],
+        )
+        .unwrap();
         assert_eq!(out, "[a]\n");
     }
 
     #[test]
     fn python_methods_loop_controls_and_exceptions() {
         let src = "{% for m in messages %}{% if loop.index > 1 %}{% break %}{% endif %}{{ m['content'].strip().upper() }}{% endfor %}";
-        assert_eq!(render(src, &[ChatMessage::user(" x "), ChatMessage::user("y")]).unwrap(), "X");
+        assert_eq!(
+            render(src, &[ChatMessage::user(" x "), ChatMessage::user("y")]).unwrap(),
+            "X"
+        );
         let err = render("{{ raise_exception('no system role') }}", &[]).unwrap_err();
         assert!(err.to_string().contains("no system role"), "{err}");
         assert!(ChatTemplate::new("{% for %}").is_err());
@@ -351,7 +377,10 @@ mod tests {
             eos: Some("</s>".into()),
             ..Default::default()
         };
-        let out = ChatTemplate::new(src).unwrap().render(&[], false, &t).unwrap();
+        let out = ChatTemplate::new(src)
+            .unwrap()
+            .render(&[], false, &t)
+            .unwrap();
         assert_eq!(out, "<s>|</s>");
     }
 
@@ -370,7 +399,10 @@ mod tests {
         // 2024-02-29 13:05:09 UTC, a Thursday.
         let t = 1_709_211_909;
         assert_eq!(format_utc(t, "%Y-%m-%d %H:%M:%S"), "2024-02-29 13:05:09");
-        assert_eq!(format_utc(t, "%d %b %Y, %A (%j) 100%%"), "29 Feb 2024, Thursday (060) 100%");
+        assert_eq!(
+            format_utc(t, "%d %b %Y, %A (%j) 100%%"),
+            "29 Feb 2024, Thursday (060) 100%"
+        );
         assert_eq!(format_utc(0, "%a %e %B %y"), "Thu  1 January 70");
     }
 }

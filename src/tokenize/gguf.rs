@@ -26,7 +26,9 @@ use tokenizers::normalizers::replace::Replace;
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, DecoderWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{
+    AddedToken, DecoderWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer,
+};
 
 use crate::error::{Error, Result};
 
@@ -104,7 +106,11 @@ impl Meta<'_> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        let not = || self.bad(format!("metadata `tokenizer.{key}` is not a list of strings"));
+        let not = || {
+            self.bad(format!(
+                "metadata `tokenizer.{key}` is not a list of strings"
+            ))
+        };
         let items = v.to_vec().map_err(|_| not())?;
         items
             .iter()
@@ -116,7 +122,11 @@ impl Meta<'_> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        let not = || self.bad(format!("metadata `tokenizer.{key}` is not a list of numbers"));
+        let not = || {
+            self.bad(format!(
+                "metadata `tokenizer.{key}` is not a list of numbers"
+            ))
+        };
         let items = v.to_vec().map_err(|_| not())?;
         items
             .iter()
@@ -161,7 +171,9 @@ impl GgufTokenizer {
     pub fn from_metadata(md: &HashMap<String, Value>, path: &Path) -> Result<Self> {
         let m = Meta { md, path };
         let model = m.string("ggml.model")?.ok_or_else(|| {
-            m.bad("metadata `tokenizer.ggml.model` is missing (the file carries no tokenizer)".into())
+            m.bad(
+                "metadata `tokenizer.ggml.model` is missing (the file carries no tokenizer)".into(),
+            )
         })?;
         let tokens = m
             .strings("ggml.tokens")?
@@ -277,7 +289,10 @@ impl GgufTokenizer {
 
     /// Id of a token string, as the file spells it.
     pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.tokens.iter().position(|t| t == token).map(|i| i as u32)
+        self.tokens
+            .iter()
+            .position(|t| t == token)
+            .map(|i| i as u32)
     }
 
     /// Vocabulary size.
@@ -345,7 +360,8 @@ fn byte_table() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut extra = 0u32;
     for b in 0..=255u32 {
-        let printable = (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
+        let printable =
+            (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).unwrap_or('\0')
         } else {
@@ -375,7 +391,12 @@ fn split_merges(merges: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn byte_level_bpe(tokens: &[String], merges: Option<&[String]>, pre: &str, path: &Path) -> Result<Tokenizer> {
+fn byte_level_bpe(
+    tokens: &[String],
+    merges: Option<&[String]>,
+    pre: &str,
+    path: &Path,
+) -> Result<Tokenizer> {
     let table = byte_table();
     let alphabet = byte_alphabet();
     let mut vocab = Vocab::new();
@@ -389,7 +410,12 @@ fn byte_level_bpe(tokens: &[String], merges: Option<&[String]>, pre: &str, path:
     }
     let merges = match merges {
         Some(m) => split_merges(m),
-        None => return Err(bpe_error(path, "a byte-level vocabulary needs `tokenizer.ggml.merges`")),
+        None => {
+            return Err(bpe_error(
+                path,
+                "a byte-level vocabulary needs `tokenizer.ggml.merges`",
+            ))
+        }
     };
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
@@ -404,7 +430,11 @@ fn byte_level_bpe(tokens: &[String], merges: Option<&[String]>, pre: &str, path:
                 false,
             )
             .map_err(|e| bpe_error(path, e))?;
-            PreSequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into()
+            PreSequence::new(vec![
+                split.into(),
+                ByteLevel::new(false, true, false).into(),
+            ])
+            .into()
         }
         None => ByteLevel::new(false, true, true).into(),
     };
@@ -419,7 +449,11 @@ fn sentencepiece_bpe(
     scores: Option<&[f64]>,
     path: &Path,
 ) -> Result<Tokenizer> {
-    let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let merges = match (merges, scores) {
         (Some(m), _) => split_merges(m),
         (None, Some(s)) if s.len() == tokens.len() => merges_from_scores(tokens, s, &vocab),
@@ -439,7 +473,9 @@ fn sentencepiece_bpe(
     let mut tok = Tokenizer::new(bpe);
     tok.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::First, false)));
     let decoders: Vec<DecoderWrapper> = vec![
-        Replace::new("▁", " ").map_err(|e| bpe_error(path, e))?.into(),
+        Replace::new("▁", " ")
+            .map_err(|e| bpe_error(path, e))?
+            .into(),
         ByteFallback::new().into(),
         Fuse::new().into(),
         Strip::new(' ', 1, 0).into(),
@@ -492,10 +528,18 @@ mod tests {
         md.insert("tokenizer.ggml.merges".into(), strs(&["h i", "Ġ hi"]));
         md.insert(
             "tokenizer.ggml.token_type".into(),
-            Value::Array([3, 1, 1, 1, 1, 1, 1, 1].into_iter().map(Value::I32).collect()),
+            Value::Array(
+                [3, 1, 1, 1, 1, 1, 1, 1]
+                    .into_iter()
+                    .map(Value::I32)
+                    .collect(),
+            ),
         );
         md.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(0));
-        md.insert("tokenizer.chat_template".into(), Value::String("{{ x }}".into()));
+        md.insert(
+            "tokenizer.chat_template".into(),
+            Value::String("{{ x }}".into()),
+        );
         md
     }
 
@@ -522,14 +566,24 @@ mod tests {
         let mut md = tiny_gpt2();
         md.insert("tokenizer.ggml.model".into(), Value::String("rwkv".into()));
         let err = GgufTokenizer::from_metadata(&md, Path::new("t.gguf")).unwrap_err();
-        assert!(matches!(&err, Error::Unsupported(m) if m.contains("rwkv")), "{err}");
+        assert!(
+            matches!(&err, Error::Unsupported(m) if m.contains("rwkv")),
+            "{err}"
+        );
     }
 
     #[test]
     fn merges_recovered_from_scores_best_first() {
-        let tokens: Vec<String> = ["a", "b", "ab", "abb", "bb"].iter().map(|s| s.to_string()).collect();
+        let tokens: Vec<String> = ["a", "b", "ab", "abb", "bb"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let scores = [0.0, 0.0, -1.0, -3.0, -2.0];
-        let vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
         let m = merges_from_scores(&tokens, &scores, &vocab);
         let want: Vec<(String, String)> = [("a", "b"), ("b", "b"), ("ab", "b"), ("a", "bb")]
             .iter()

@@ -18,13 +18,18 @@ use tolk::Error;
 
 use crate::common::{fixture, read_json, smollm2_gguf};
 
-/// A divergence from transformers' greedy tokens is accepted only where transformers' own
-/// top-2 logit gap at that step is below this. transformers runs the Q4_1 weights dequantized
-/// to f32; candle's CPU kernels multiply by the Q4_1 blocks directly and quantize the
-/// activations to 8 bits (Q8_1) first, which moves this 135M model's logits by a few tenths
-/// (measured: the smallest gap where tolk diverged is printed by the test). Gaps under 0.5 are
-/// therefore near-ties that either side may break; a divergence at a larger gap is a bug.
-const NEAR_TIE: f64 = 0.5;
+/// With candle's quantized kernels, a divergence from transformers' greedy tokens is accepted
+/// only where transformers' own top-2 logit gap at that step is below this. transformers runs
+/// the Q4_1 weights dequantized to f32; candle's CPU kernels multiply by the Q4_1 blocks
+/// directly after quantizing the activations to 8 bits (Q8_1), which moves the logits by tenths:
+/// the two divergences seen (of 103 tokens) were at gaps 0.082 and 0.116, and 0.5 leaves room
+/// for other CPUs' kernels (AVX2 vs scalar) to round differently. A divergence at a larger gap
+/// is a bug, not rounding.
+const NEAR_TIE_QUANTIZED: f64 = 0.5;
+
+/// With the weights dequantized to f32 (transformers' own numbers, up to summation order) every
+/// token must match unless transformers itself had a tie to within float noise.
+const NEAR_TIE_F32: f64 = 0.01;
 
 fn golden() -> &'static serde_json::Value {
     static G: OnceLock<serde_json::Value> = OnceLock::new();
@@ -114,7 +119,11 @@ fn smollm2_prompts_render_and_encode_like_transformers() {
     for chat in golden()["chats"].as_array().unwrap() {
         let name = chat["name"].as_str().unwrap();
         let msgs = messages(chat);
-        assert_eq!(m.render(&msgs).unwrap(), chat["rendered"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            m.render(&msgs).unwrap(),
+            chat["rendered"].as_str().unwrap(),
+            "{name}"
+        );
         let want = ids(&chat["prompt_ids"]);
         assert_eq!(m.prompt_ids(&msgs).unwrap(), want, "{name}");
         let rendered = m.render(&msgs).unwrap();
@@ -123,7 +132,7 @@ fn smollm2_prompts_render_and_encode_like_transformers() {
 }
 
 /// Greedy tokens against transformers' for every golden chat; returns (matched, total).
-fn compare_greedy(m: &ChatModel, label: &str) -> (usize, usize) {
+fn compare_greedy(m: &ChatModel, label: &str, near_tie: f64) -> (usize, usize) {
     let g = golden();
     let opts = ChatOptions {
         max_new_tokens: g["new_tokens"].as_u64().unwrap() as usize,
@@ -140,7 +149,17 @@ fn compare_greedy(m: &ChatModel, label: &str) -> (usize, usize) {
             .map(|x| x.as_f64().unwrap())
             .collect();
         let reply = m.chat(&messages(chat), &opts).unwrap();
-        assert_eq!(reply.prompt_tokens, chat["prompt_ids"].as_array().unwrap().len());
+        assert_eq!(
+            reply.prompt_tokens,
+            chat["prompt_ids"].as_array().unwrap().len()
+        );
+        println!(
+            "{label} {name}: prefill {} tokens {:.2}s, {} steps {:.2}s",
+            reply.prompt_tokens,
+            reply.timings.prefill.as_secs_f64(),
+            reply.tokens.len(),
+            reply.timings.decode.as_secs_f64()
+        );
         let got = &reply.tokens;
         let same = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
         matched += same;
@@ -152,12 +171,16 @@ fn compare_greedy(m: &ChatModel, label: &str) -> (usize, usize) {
                 want.len()
             );
             assert!(
-                gap < NEAR_TIE,
-                "{label} {name}: diverged at step {same} where transformers' top-2 gap is {gap:.3} (>= {NEAR_TIE}): got {got:?}, want {want:?}"
+                gap < near_tie,
+                "{label} {name}: diverged at step {same} where transformers' top-2 gap is {gap:.3} (>= {near_tie}): got {got:?}, want {want:?}"
             );
         } else {
             println!("{label} {name}: {same}/{} tokens match", want.len());
-            assert_eq!(got.len(), want.len(), "{label} {name}: extra tokens {got:?}");
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{label} {name}: extra tokens {got:?}"
+            );
         }
     }
     println!("{label}: {matched}/{total} greedy tokens match transformers");
@@ -167,30 +190,38 @@ fn compare_greedy(m: &ChatModel, label: &str) -> (usize, usize) {
 #[test]
 fn smollm2_greedy_tokens_match_transformers_quantized() {
     let Some(m) = model(false) else { return };
-    let (matched, total) = compare_greedy(m, "q4_1 kernels");
+    let (matched, total) = compare_greedy(m, "q4_1 kernels", NEAR_TIE_QUANTIZED);
     assert!(matched * 2 >= total, "{matched}/{total}");
 }
 
 #[test]
 fn smollm2_greedy_tokens_match_transformers_dequantized() {
     let Some(m) = model(true) else { return };
-    let (matched, total) = compare_greedy(m, "dequantized f32");
+    let (matched, total) = compare_greedy(m, "dequantized f32", NEAR_TIE_F32);
     assert!(matched * 2 >= total, "{matched}/{total}");
 }
 
 #[test]
 fn smollm2_chat_is_deterministic_and_stops_at_end_of_turn() {
     let Some(m) = model(false) else { return };
-    let msgs = [ChatMessage::user("What is the capital of France?")];
+    let msgs = [
+        ChatMessage::user("Name a colour."),
+        ChatMessage::assistant("Blue."),
+        ChatMessage::user("Name another one, and say why you like it."),
+    ];
     let opts = ChatOptions {
-        max_new_tokens: 40,
+        max_new_tokens: 12,
         ..Default::default()
     };
     let a = m.chat(&msgs, &opts).unwrap();
     let b = m.chat(&msgs, &opts).unwrap();
     assert_eq!(a.tokens, b.tokens);
     assert_eq!(a.text, b.text);
-    assert!(a.text.contains("Paris"), "{}", a.text);
+    assert!(
+        !a.text.is_empty() && !a.text.contains("<|im_end|>"),
+        "{}",
+        a.text
+    );
     assert_eq!(a.stop, tolk::decode::causal::StopReason::EndToken);
     assert!(m.end_ids().contains(a.tokens.last().unwrap()));
     assert_eq!(a.generated_tokens(), a.tokens.len());
@@ -207,14 +238,18 @@ fn smollm2_chat_is_deterministic_and_stops_at_end_of_turn() {
         )
         .unwrap();
     assert!(longer.tokens.len() > a.tokens.len());
-    assert!(!longer.tokens[..a.tokens.len()].iter().any(|t| m.end_ids().contains(t)));
+    assert!(!longer.tokens[..a.tokens.len()]
+        .iter()
+        .any(|t| m.end_ids().contains(t)));
 }
 
 #[test]
 fn smollm2_prompt_longer_than_the_context_is_refused() {
     let Some(m) = model(false) else { return };
     let long = "word ".repeat(m.context_length() + 10);
-    let err = m.chat(&[ChatMessage::user(long)], &ChatOptions::default()).unwrap_err();
+    let err = m
+        .chat(&[ChatMessage::user(long)], &ChatOptions::default())
+        .unwrap_err();
     assert!(
         matches!(&err, Error::InvalidArgument(msg) if msg.contains("4096")),
         "{err}"
@@ -224,7 +259,8 @@ fn smollm2_prompt_longer_than_the_context_is_refused() {
 #[test]
 fn missing_file_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = ChatModel::open(&tmp.path().join("nope.gguf"), &ChatModelOptions::default()).unwrap_err();
+    let err =
+        ChatModel::open(&tmp.path().join("nope.gguf"), &ChatModelOptions::default()).unwrap_err();
     assert!(matches!(err, Error::MissingFile { .. }), "{err}");
     assert!(err.to_string().contains("nope.gguf"), "{err}");
 }
@@ -239,7 +275,10 @@ fn truncated_gguf_is_corrupt() {
         let cut = tmp.path().join(format!("cut{i}.gguf"));
         std::fs::write(&cut, &bytes[..len]).unwrap();
         let err = ChatModel::open(&cut, &ChatModelOptions::default()).unwrap_err();
-        assert!(matches!(&err, Error::CorruptModel { path, .. } if path == &cut), "{err}");
+        assert!(
+            matches!(&err, Error::CorruptModel { path, .. } if path == &cut),
+            "{err}"
+        );
     }
 }
 
@@ -250,7 +289,11 @@ fn write_fake_arch(path: &Path, arch: &str) {
     let model = Value::String("gpt2".into());
     let toks = Value::Array(vec![Value::String("a".into())]);
     let merges = Value::Array(vec![]);
-    let t = QTensor::quantize(&Tensor::zeros((1, 32), DType::F32, &Device::Cpu).unwrap(), GgmlDType::F32).unwrap();
+    let t = QTensor::quantize(
+        &Tensor::zeros((1, 32), DType::F32, &Device::Cpu).unwrap(),
+        GgmlDType::F32,
+    )
+    .unwrap();
     let key = format!("{arch}.context_length");
     gguf_file::write(
         &mut f,
