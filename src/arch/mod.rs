@@ -6,6 +6,7 @@
 pub mod any;
 pub mod attention;
 pub mod ct2;
+pub mod gguf;
 pub mod kernels;
 pub mod marian;
 pub mod t5;

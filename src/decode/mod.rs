@@ -6,6 +6,7 @@
 //! costing compute: they are dropped from the model's state. This module never sees text.
 
 mod beam;
+pub mod causal;
 pub mod config;
 mod greedy;
 pub mod processors;

@@ -69,7 +69,7 @@ fn force(scores: &mut [f32], ids: &[u32]) {
 }
 
 /// Divide positive and multiply negative scores of every token already in `history`.
-fn repetition_penalty(scores: &mut [f32], history: &[u32], penalty: f32) {
+pub(crate) fn repetition_penalty(scores: &mut [f32], history: &[u32], penalty: f32) {
     let mut seen = history.to_vec();
     seen.sort_unstable();
     seen.dedup();

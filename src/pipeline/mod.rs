@@ -4,6 +4,7 @@
 //! This layer never touches tensors or model files; it sees text, token counts and indices only.
 
 pub mod batch;
+pub mod chat;
 pub mod info;
 pub mod load;
 pub mod segment;

@@ -6,16 +6,20 @@
 //!   It reproduces transformers' slow `MarianTokenizer` exactly, with SentencePiece
 //!   segmentation reimplemented in Rust (no Python conversion step).
 //! - [`HfTokenizer`]: any folder with a `tokenizer.json`, run by the `tokenizers` crate.
-//!
 //! - [`Ct2Tokenizer`]: CTranslate2 / Argos Translate models (`sentencepiece.model` plus the
 //!   CT2 vocabulary lists).
 //! - [`T5Tokenizer`]: T5-family folders with only `spiece.model` (T5 id conventions, sentinels).
 //!
+//! - [`GgufTokenizer`]: the tokenizer a GGUF chat model describes in its metadata, with its
+//!   [`ChatTemplate`].
+//!
 //! [`load`] picks `tokenizer.json` when present, else `spiece.model`, else the Marian files.
 //! This module never touches the network or tensors, and never panics on user text.
 
+pub mod chat_template;
 mod config;
 mod ct2;
+pub mod gguf;
 mod hf;
 mod marian;
 mod spm;
@@ -27,7 +31,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+pub use chat_template::{ChatMessage, ChatTemplate};
 pub use ct2::{Ct2TokenConfig, Ct2Tokenizer};
+pub use gguf::GgufTokenizer;
 pub use hf::HfTokenizer;
 pub use marian::MarianTokenizer;
 pub use t5::T5Tokenizer;

@@ -47,3 +47,24 @@ pub fn zh_en_package() -> Option<PathBuf> {
     eprintln!("SKIPPED: {msg}");
     None
 }
+
+/// The SmolLM2-135M-Instruct Q4_1 GGUF fetched by `scripts/fetch-test-models gguf`.
+pub const SMOLLM2_GGUF: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The SmolLM2 GGUF file, or `None` (skip, with a message) when it was not fetched; under `CI`
+/// a missing model is a failure.
+pub fn smollm2_gguf() -> Option<PathBuf> {
+    let path = models_dir().join(SMOLLM2_GGUF);
+    if path.is_file() {
+        return Some(path);
+    }
+    let msg = format!(
+        "the SmolLM2 GGUF model is missing at {}; run scripts/fetch-test-models gguf",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    None
+}

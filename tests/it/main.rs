@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod ct2;
+mod gguf;
 mod hub;
 mod info;
 mod marian_parity;
