@@ -20,6 +20,7 @@ use super::{input, progress, set_threads};
 /// Everything both commands check before loading anything.
 struct Prepared {
     bound: Bound,
+    device: DeviceSpec,
     overrides: DecodeOverrides,
     load: LoadOptions,
     hub: HubOptions,
@@ -40,6 +41,7 @@ fn prepare(s: &SummaryArgs, r: &RuntimeArgs) -> Result<Prepared> {
     hub.progress &= !r.quiet;
     Ok(Prepared {
         bound,
+        device: device.clone(),
         overrides: DecodeOverrides {
             beams: s.beams,
             min_new_tokens: s.min_new_tokens,
@@ -57,7 +59,7 @@ fn prepare(s: &SummaryArgs, r: &RuntimeArgs) -> Result<Prepared> {
 /// Load the summarizer named by `reference`.
 fn open_summarizer(reference: &str, p: &Prepared) -> Result<(Box<dyn SummaryModel>, f64)> {
     let started = Instant::now();
-    let model = summarize::open(reference, &p.hub, &p.load, &p.overrides)
+    let model = summarize::open(reference, &p.hub, &p.device, &p.load, &p.overrides)
         .with_context(|| format!("cannot load summarizer `{reference}`"))?;
     Ok((model, started.elapsed().as_secs_f64()))
 }

@@ -9,6 +9,7 @@ mod info;
 mod marian_parity;
 mod segment;
 mod summarize;
+mod summarize_real;
 mod support;
 mod t5_parity;
 mod tokenize;

@@ -9,6 +9,7 @@
 //! counts only; prompts and decoding belong to the models behind the trait.
 
 pub mod bound;
+pub mod chat;
 pub mod chunk;
 mod open;
 pub mod seq2seq;
