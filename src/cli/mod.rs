@@ -2,6 +2,7 @@
 //! handed to one module per command. Only this layer uses `anyhow`, prints, or draws progress.
 
 pub mod args;
+mod bench;
 mod info;
 mod input;
 mod progress;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         args::Command::Translate(a) => translate::run(a),
         args::Command::Info(a) => info::run(a),
+        args::Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -64,7 +64,10 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
     let cfg = MarianConfig::from_file(&config_path)?;
     let generation = GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
     let tokenizer = tokenize::load(&dir)?;
-    let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+    let mut weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+    if opts.int8 {
+        weights.quantize_linear()?;
+    }
     let model = Marian::new(cfg, &weights)?;
     check_vocab(tokenizer.as_ref(), &model, &config_path)?;
     Ok(LoadedModel {
