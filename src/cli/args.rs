@@ -111,7 +111,8 @@ pub enum BenchFormat {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Model to measure: a Hub repo id (`owner/name[@revision]`), a folder, or an Argos package.
+    /// Model to measure: a Hub repo id (`owner/name[@revision]`), a folder, or an Argos package
+    /// [default: Helsinki-NLP/opus-mt-da-en].
     #[arg(long, short, conflicts_with = "config")]
     pub model: Option<String>,
     /// Measure a Marian with random weights built from this config.json instead (nothing is
