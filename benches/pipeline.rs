@@ -1,74 +1,67 @@
-//! Criterion benches of the translation path on the committed tiny Marian fixture: tokenizer
-//! encode, sentence segmentation, and greedy / beam generation. Names carry the device
-//! (`cpu_...`) so results from different machines are never mixed up. Model loading is timed
-//! apart from inference. (Throughput at real model sizes: see the README's benchmark section.)
+//! Criterion benches of the text side and of whole articles, on the committed tiny Marian
+//! fixture: sentence segmentation, tokenizer encode, and translating an article end to end.
+//! Model loading is timed apart, once. (Model-sized compute: benches/model.rs and `tolk bench`.)
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tolk::decode::generate;
 use tolk::hub::{HubOptions, ModelRef, ModelSource};
 use tolk::pipeline::segment::segment;
-use tolk::pipeline::translate::{LoadOptions, Translator};
+use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translator};
+
+use common::{fixture, BenchDevice};
 
 const ARTICLE: &str = "USA og Rusland melder begge klar til snarlige militære forhandlinger om Syrien, \
 siger den amerikanske udenrigsminister, John Kerry.\n- Præsident Obama mener, at samtaler på militært \
 niveau vil være et vigtigt næste skridt. Forhåbentlig vil sådanne samtaler finde sted meget snart.\n\
 Pentagon oplyser, at forsvarsministeren talte i telefon med sin russiske kollega, bl.a. om Ukraine.\n";
 
-/// Prefix a bench name with the device it runs on.
-fn bench_name(device: &candle_core::Device, name: &str) -> String {
-    let d = if device.is_cuda() { "cuda" } else { "cpu" };
-    format!("{d}_{name}")
-}
-
-fn load() -> Translator {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian/tiny-st");
+fn load(dev: &BenchDevice) -> Translator {
     let src = ModelSource::open(
-        &ModelRef::Local(dir),
+        &ModelRef::Local(fixture("marian/tiny-st")),
         &HubOptions::new(std::env::temp_dir()),
     )
     .expect("fixture");
+    let opts = LoadOptions {
+        device: dev.device().clone(),
+        ..LoadOptions::default()
+    };
     let started = Instant::now();
-    let t = Translator::load(&src, &LoadOptions::default()).expect("load fixture model");
+    let t = Translator::load(&src, &opts).expect("load fixture model");
     eprintln!(
-        "model load: {:.1} ms",
+        "{}: {:.1} ms",
+        dev.name("model_load"),
         started.elapsed().as_secs_f64() * 1e3
     );
     t
 }
 
 fn benches(c: &mut Criterion) {
-    let t = load();
-    let device = candle_core::Device::Cpu;
+    let dev = BenchDevice::from_env();
+    let t = load(&dev);
     let doc = segment(ARTICLE);
     let sentences: Vec<&str> = doc.sentences().collect();
-    c.bench_function(&bench_name(&device, "segment_article"), |b| {
+    c.bench_function(&dev.name("segment_article"), |b| {
         b.iter(|| segment(ARTICLE))
     });
-    c.bench_function(&bench_name(&device, "tokenize_sentences"), |b| {
+    c.bench_function(&dev.name("tokenizer_encode_article"), |b| {
         b.iter(|| t.tokenizer().encode_batch(&sentences).unwrap())
     });
-    let ids = t.tokenizer().encode_batch(&sentences).unwrap();
-    for beams in [1, 4] {
-        let mut cfg = t.generation().clone();
-        cfg.num_beams = beams;
-        cfg.max_new_tokens = Some(32);
-        cfg.min_new_tokens = 32;
-        c.bench_function(
-            &bench_name(
-                &device,
-                &format!("generate_batch{}_beam{beams}_32tok", ids.len()),
-            ),
-            |b| b.iter(|| generate(t.model(), &ids, &cfg).unwrap()),
-        );
-    }
+    c.bench_function(&dev.name("translate_article_tiny_fixture"), |b| {
+        b.iter(|| {
+            dev.run(|| {
+                t.translate_document(&doc, BatchOptions::default(), &mut |_| {})
+                    .unwrap()
+            })
+        })
+    });
 }
 
 criterion_group! {
     name = pipeline;
-    config = Criterion::default().sample_size(10);
+    config = common::criterion();
     targets = benches
 }
 criterion_main!(pipeline);

@@ -62,16 +62,16 @@ pub fn parse_dtype(s: &str) -> Result<DType> {
     }
 }
 
-/// What `--dtype` asks for: the float dtype the model computes in, and whether weights stored
-/// as int8 (CTranslate2 models) stay int8 with int8 matrix products.
+/// What `--dtype` asks for: the float dtype the model computes in, and whether linear layers
+/// run as int8 matrix products (int8-stored weights kept, float weights quantized at load).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Precision {
     pub dtype: DType,
     pub int8: bool,
 }
 
-/// Parse `f32|f16|bf16` (int8 weights dequantized to that dtype) or `int8` (int8 weights kept,
-/// f32 elsewhere; models stored in float run in f32).
+/// Parse `f32|f16|bf16` (int8 weights dequantized to that dtype) or `int8` (int8 linear layers,
+/// f32 elsewhere).
 pub fn parse_precision(s: &str) -> Result<Precision> {
     match s.trim().to_ascii_lowercase().as_str() {
         "int8" | "i8" => Ok(Precision {

@@ -6,9 +6,11 @@
 //! - [`arch`]: model architectures on candle (never sees text or the hub);
 //! - [`decode`]: greedy and beam search over the [`decode::Seq2Seq`] trait (never sees text);
 //! - [`pipeline`]: segmenting, batching, translating whole articles;
-//! - [`device`]: device and dtype choice.
+//! - [`device`]: device and dtype choice;
+//! - [`bench`]: throughput and memory measurements on fixed shapes (`tolk bench`).
 
 pub mod arch;
+pub mod bench;
 pub mod decode;
 pub mod device;
 pub mod error;

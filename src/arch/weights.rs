@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::quantized::QTensor;
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{Error, Result};
@@ -22,6 +22,21 @@ use crate::error::{Error, Result};
 pub struct QuantizedWeight {
     pub matrix: Arc<QTensor>,
     pub row_factor: Option<Tensor>,
+}
+
+/// Values per candle Q8_0 block.
+const Q8_0_BLOCK: usize = 32;
+
+impl QuantizedWeight {
+    /// Quantize a float `[out, in]` matrix (`in` a multiple of 32) to Q8_0 on `device`.
+    pub fn q8_0(t: &Tensor, device: &Device) -> Result<Self> {
+        let cpu = t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
+        let q = QTensor::quantize_onto(&cpu, GgmlDType::Q8_0, device)?;
+        Ok(Self {
+            matrix: Arc::new(q),
+            row_factor: None,
+        })
+    }
 }
 
 impl std::fmt::Debug for QuantizedWeight {
@@ -110,6 +125,57 @@ impl Weights {
     pub fn with_quantized(mut self, quantized: HashMap<String, QuantizedWeight>) -> Self {
         self.quantized.extend(quantized);
         self
+    }
+
+    /// Quantize the float matrices of linear layers to int8 (candle Q8_0: blocks of 32 int8
+    /// values with one f16 scale each), placed on the weights' device, for any architecture:
+    /// every 2-D `*.weight` tensor except embeddings (names holding `embed`, `shared` or
+    /// `relative_attention_bias`) whose rows are whole blocks. The output projection is included:
+    /// when the checkpoint ties it to the token embedding (no `lm_head.weight`), a quantized
+    /// `lm_head.weight` is made from that embedding, which itself stays float for lookups.
+    /// Matrices that do not fit whole blocks stay float. Returns how many were quantized.
+    pub fn quantize_linear(&mut self) -> Result<usize> {
+        let is_linear = |name: &str, t: &Tensor| {
+            t.rank() == 2
+                && name.ends_with(".weight")
+                && !["embed", "shared", "relative_attention_bias"]
+                    .iter()
+                    .any(|e| name.contains(e))
+                && t.dim(1).is_ok_and(|c| c > 0 && c % Q8_0_BLOCK == 0)
+        };
+        let mut names: Vec<String> = self
+            .tensors
+            .iter()
+            .filter(|(n, t)| is_linear(n, t) && !self.quantized.contains_key(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        let mut count = 0;
+        for name in names {
+            let t = self
+                .tensors
+                .remove(&name)
+                .expect("name listed from the map");
+            self.quantized
+                .insert(name, QuantizedWeight::q8_0(&t, &self.device)?);
+            count += 1;
+        }
+        const TIED: [&str; 4] = [
+            "model.shared.weight",
+            "model.decoder.embed_tokens.weight",
+            "shared.weight",
+            "decoder.embed_tokens.weight",
+        ];
+        let head = "lm_head.weight";
+        if !self.tensors.contains_key(head) && !self.quantized.contains_key(head) {
+            let tied = TIED.iter().find_map(|n| self.tensors.get(*n));
+            if let Some(t) = tied.filter(|t| t.dim(1).is_ok_and(|c| c % Q8_0_BLOCK == 0)) {
+                let q = QuantizedWeight::q8_0(t, &self.device)?;
+                self.quantized.insert(head.to_string(), q);
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     /// Number of matrices kept quantized.
@@ -229,6 +295,50 @@ mod tests {
         assert!(err.contains("shape"), "{err}");
         let err = w.get("b", &[4]).unwrap_err().to_string();
         assert!(err.contains("`b` is missing"), "{err}");
+    }
+
+    #[test]
+    fn quantize_linear_keeps_embeddings_float_and_ties_the_head() {
+        let mut m = HashMap::new();
+        let z = |r: usize, c: usize| {
+            Tensor::arange(0f32, (r * c) as f32, &Device::Cpu)
+                .unwrap()
+                .affine(0.01, -1.0)
+                .unwrap()
+                .reshape((r, c))
+                .unwrap()
+        };
+        m.insert("model.shared.weight".to_string(), z(10, 64));
+        m.insert("model.encoder.layers.0.fc1.weight".to_string(), z(8, 64));
+        m.insert("model.encoder.layers.0.fc2.weight".to_string(), z(64, 8));
+        m.insert("model.encoder.layers.0.fc1.bias".to_string(), z(1, 8));
+        let mut w = Weights::from_tensors(m, PathBuf::from("x"), DType::F32, &Device::Cpu);
+        assert_eq!(w.quantize_linear().unwrap(), 2);
+        let q = w
+            .quantized("model.encoder.layers.0.fc1.weight", &[8, 64])
+            .unwrap()
+            .unwrap();
+        let back: Vec<Vec<f32>> = q
+            .matrix
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let want: Vec<Vec<f32>> = z(8, 64).to_vec2().unwrap();
+        let max = want.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
+        for (b, w) in back.iter().flatten().zip(want.iter().flatten()) {
+            // Q8_0: at most half a step (block max / 127), plus the f16 rounding of the step.
+            assert!((b - w).abs() <= max / 127.0 * 0.51, "{b} vs {w}");
+        }
+        assert!(
+            back != want,
+            "int8 values are not exact copies of the floats"
+        );
+        assert!(w.quantized("lm_head.weight", &[10, 64]).unwrap().is_some());
+        // The embedding stays float; 8 columns are not whole blocks, so fc2 stays float too.
+        assert!(w.contains("model.shared.weight"));
+        assert!(w.contains("model.encoder.layers.0.fc2.weight"));
+        assert_eq!(w.quantize_linear().unwrap(), 0);
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum Command {
     Brief(BriefArgs),
     /// Show what a model is: languages, architecture, stored dtypes, sizes, where it lives.
     Info(InfoArgs),
+    /// Measure load time, encoder and decoder speed, tokens/s and memory on fixed shapes.
+    Bench(BenchArgs),
 }
 
 /// How results are printed on stdout.
@@ -42,7 +44,8 @@ pub struct RuntimeArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Compute dtype: f32, f16 or bf16; int8 keeps int8-stored (CTranslate2) weights int8.
+    /// Compute dtype: f32, f16 or bf16; int8 runs linear layers in int8 (CTranslate2 int8
+    /// weights kept as stored, float weights quantized to Q8_0 at load).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// CPU threads for matrix products (default: all cores).
@@ -112,6 +115,15 @@ pub enum SummaryFormat {
     Json,
 }
 
+/// How `tolk bench` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    /// A header naming model, device and machine, then one row per (beams, batch).
+    Table,
+    /// One JSON object.
+    Json,
+}
+
 /// Flags shared by the commands that write summaries.
 #[derive(Debug, Args)]
 pub struct SummaryArgs {
@@ -167,6 +179,44 @@ pub struct BriefArgs {
     pub batch_tokens: usize,
     #[command(flatten)]
     pub summary: SummaryArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model to measure: a Hub repo id (`owner/name[@revision]`), a folder, or an Argos package
+    /// [default: Helsinki-NLP/opus-mt-da-en].
+    #[arg(long, short, conflicts_with = "config")]
+    pub model: Option<String>,
+    /// Measure a Marian with random weights built from this config.json instead (nothing is
+    /// downloaded; the weights have the checkpoint's shapes).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Sentences per batch (comma-separated list).
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub batch: Vec<usize>,
+    /// Source tokens per sentence, end of sequence not counted.
+    #[arg(long, default_value_t = 64)]
+    pub src_len: usize,
+    /// New tokens every sentence must produce (end of sequence is suppressed until then).
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Beam sizes (comma-separated list; 1 = greedy).
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub beams: Vec<usize>,
+    /// Untimed runs before the timed ones, per shape.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Timed runs per shape; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Seed of the source ids (and of the random weights with --config).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
+    pub format: BenchFormat,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }

@@ -2,6 +2,7 @@
 //! handed to one module per command. Only this layer uses `anyhow`, prints, or draws progress.
 
 pub mod args;
+mod bench;
 mod info;
 mod input;
 mod progress;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Summarize(a) => summarize::run_summarize(a),
         args::Command::Brief(a) => summarize::run_brief(a),
         args::Command::Info(a) => info::run(a),
+        args::Command::Bench(a) => bench::run(a),
     }
 }
 

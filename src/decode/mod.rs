@@ -64,21 +64,41 @@ pub fn generate<M: Seq2Seq>(
         return Ok(Vec::new());
     }
     cfg.validate(model.vocab_size())?;
-    let mut cfg = cfg.clone();
-    // Never decode past the decoder's position table.
-    cfg.max_length = cfg.effective_max_length().min(model.max_target_len() + 1);
-    cfg.max_new_tokens = None;
+    let state = encode_batch(model, sources)?;
+    generate_from(model, state, sources.len(), cfg)
+}
+
+/// The first half of [`generate`]: pad `sources` into one batch and run the encoder.
+/// (Benchmarks time it apart from [`generate_from`].)
+pub fn encode_batch<M: Seq2Seq>(model: &M, sources: &[Vec<u32>]) -> Result<M::State> {
     let (ids, mask) = pad_batch(
         sources,
         model.pad_id(),
         model.max_source_len(),
         model.device(),
     )?;
-    let state = model.encode(&ids, &mask)?;
+    model.encode(&ids, &mask)
+}
+
+/// The second half of [`generate`]: decode the `batch` rows of a state made by [`encode_batch`].
+pub fn generate_from<M: Seq2Seq>(
+    model: &M,
+    state: M::State,
+    batch: usize,
+    cfg: &GenerationConfig,
+) -> Result<Vec<Hypothesis>> {
+    if batch == 0 {
+        return Ok(Vec::new());
+    }
+    cfg.validate(model.vocab_size())?;
+    let mut cfg = cfg.clone();
+    // Never decode past the decoder's position table.
+    cfg.max_length = cfg.effective_max_length().min(model.max_target_len() + 1);
+    cfg.max_new_tokens = None;
     if cfg.num_beams == 1 {
-        greedy::search(model, state, sources.len(), &cfg)
+        greedy::search(model, state, batch, &cfg)
     } else {
-        beam::search(model, state, sources.len(), &cfg)
+        beam::search(model, state, batch, &cfg)
     }
 }
 

@@ -79,15 +79,24 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
     }
     let generation = GenerationConfig::from_model_files(&config_path, generation_path.as_deref())?;
     let tokenizer = tokenize::load(&dir)?;
-    let (model, generation, source_prefix) = match model_type.as_deref() {
+    let model_type = model_type.as_deref();
+    if !matches!(model_type, None | Some("marian") | Some("t5")) {
+        return Err(Error::Unsupported(format!(
+            "model_type `{}` is not supported",
+            model_type.unwrap_or_default()
+        )));
+    }
+    let mut weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+    if opts.int8 {
+        weights.quantize_linear()?;
+    }
+    let (model, generation, source_prefix) = match model_type {
         None | Some("marian") => {
             let cfg = MarianConfig::from_file(&config_path)?;
-            let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
             (Marian::new(cfg, &weights)?.into(), generation, None)
         }
         Some("t5") => {
             let cfg = T5Config::from_file(&config_path)?;
-            let weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
             let mut generation = generation;
             let files = [Some(config_path.as_path()), generation_path.as_deref()];
             if !files.into_iter().flatten().any(sets_length) {

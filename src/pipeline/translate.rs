@@ -22,8 +22,9 @@ pub struct LoadOptions {
     pub device: Device,
     /// The float dtype the model computes in.
     pub dtype: DType,
-    /// Keep weights stored as int8 (CTranslate2 models) int8, with int8 matrix products;
-    /// `false` dequantizes them to `dtype` at load. No effect on models stored in float.
+    /// Int8 matrix products: weights stored as int8 (CTranslate2 models) stay int8, and the
+    /// float linear layers of transformers models are quantized to int8 (Q8_0) at load;
+    /// `false` dequantizes int8 weights to `dtype` at load.
     pub int8: bool,
 }
 

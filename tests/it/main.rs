@@ -1,5 +1,6 @@
 //! tolk's integration tests: one test binary, one module per concern.
 
+mod bench;
 mod cli;
 mod common;
 mod ct2;
