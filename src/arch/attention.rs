@@ -24,6 +24,103 @@ enum Matrix {
         matmul: QMatMul,
         row_factor: Option<Tensor>,
     },
+    /// Q8_0 blocks unpacked for the CPU's skinny kernel: int8 values and one f32 scale per 32,
+    /// times an optional per-output factor `[out]`.
+    Int8(Int8Matrix),
+}
+
+/// An int8 `[out, in]` matrix with block scales, for [`skinny_matmul`].
+#[derive(Clone)]
+struct Int8Matrix {
+    values: std::sync::Arc<Vec<i8>>,
+    scales: std::sync::Arc<Vec<f32>>,
+    in_dim: usize,
+    row_factor: Option<Tensor>,
+}
+
+/// Bytes of one GGML Q8_0 block: an f16 scale, then 32 int8 values.
+const Q8_0_BYTES: usize = 34;
+/// Values per Q8_0 block.
+const Q8_0_VALUES: usize = 32;
+
+impl Int8Matrix {
+    /// Unpack a CPU Q8_0 `[out, in]` matrix; `None` for other block types.
+    fn from_q8_0(q: &QuantizedWeight) -> Result<Option<Self>> {
+        use candle_core::quantized::GgmlDType;
+        if q.matrix.dtype() != GgmlDType::Q8_0 || !q.matrix.device().is_cpu() {
+            return Ok(None);
+        }
+        let (_, in_dim) = q.matrix.shape().dims2()?;
+        let data = q.matrix.data()?;
+        let blocks = data.len() / Q8_0_BYTES;
+        if in_dim % Q8_0_VALUES != 0 || data.len() % Q8_0_BYTES != 0 {
+            return Ok(None);
+        }
+        let mut values = Vec::with_capacity(blocks * Q8_0_VALUES);
+        let mut scales = Vec::with_capacity(blocks);
+        for b in data.chunks_exact(Q8_0_BYTES) {
+            scales.push(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
+            values.extend(b[2..].iter().map(|&v| v as i8));
+        }
+        Ok(Some(Self {
+            values: std::sync::Arc::new(values),
+            scales: std::sync::Arc::new(scales),
+            in_dim,
+            row_factor: q.row_factor.clone(),
+        }))
+    }
+}
+
+impl Int8Matrix {
+    /// The matrix in f32 `[out, in]` on the CPU.
+    fn dequantize(&self) -> candle_core::Result<Tensor> {
+        let block = Q8_0_VALUES;
+        let values: Vec<f32> = self
+            .values
+            .chunks_exact(block)
+            .zip(self.scales.iter())
+            .flat_map(|(vals, &s)| vals.iter().map(move |&v| f32::from(v) * s))
+            .collect();
+        let n = values.len() / self.in_dim;
+        Tensor::from_vec(values, (n, self.in_dim), &candle_core::Device::Cpu)
+    }
+}
+
+impl candle_core::CustomOp1 for Int8Matrix {
+    fn name(&self) -> &'static str {
+        "int8-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &candle_core::CpuStorage,
+        xl: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use candle_core::CpuStorage;
+        let (m, k) = xl.shape().dims2()?;
+        if k != self.in_dim {
+            candle_core::bail!("int8 matmul: x has {k} columns, W has {}", self.in_dim);
+        }
+        let (CpuStorage::F32(x), Some((a, b))) = (xs, xl.contiguous_offsets()) else {
+            candle_core::bail!("int8 matmul takes contiguous f32 input");
+        };
+        let x = &x[a..b];
+        let n = self.values.len() / k;
+        let w = RowsRef::Int8 {
+            values: &self.values,
+            scales: &self.scales,
+            block: Q8_0_VALUES,
+        };
+        let mut out = vec![0f32; m * n];
+        // Row chunks keep the inputs in cache while the weights stream past once per chunk.
+        for (xc, oc) in x
+            .chunks(SKINNY_MAX_ROWS * k)
+            .zip(out.chunks_mut(SKINNY_MAX_ROWS * n))
+        {
+            skinny_matmul(xc, xc.len() / k, k, w, n, oc);
+        }
+        Ok((CpuStorage::F32(out), (m, n).into()))
+    }
 }
 
 /// A dense layer `y = x Wᵀ + b` stored as checkpoints store it (`weight: [out, in]`), with `W`
@@ -66,9 +163,16 @@ impl Dense {
         })
     }
 
-    /// Build from a quantized `[out, in]` matrix.
+    /// Build from a quantized `[out, in]` matrix (Q8_0 on the CPU runs on the skinny int8 kernel).
     pub fn quantized(q: QuantizedWeight, bias: Option<Tensor>) -> Result<Self> {
         let (out_dim, _) = q.matrix.shape().dims2()?;
+        if let Some(m) = Int8Matrix::from_q8_0(&q)? {
+            return Ok(Self {
+                matrix: Matrix::Int8(m),
+                bias,
+                out_dim,
+            });
+        }
         Ok(Self {
             matrix: Matrix::Quantized {
                 matmul: QMatMul::from_arc(q.matrix)?,
@@ -81,7 +185,7 @@ impl Dense {
 
     /// Whether the matrix is kept quantized.
     pub fn is_quantized(&self) -> bool {
-        matches!(self.matrix, Matrix::Quantized { .. })
+        matches!(self.matrix, Matrix::Quantized { .. } | Matrix::Int8(_))
     }
 
     /// Output features.
@@ -105,6 +209,21 @@ impl Module for Dense {
                 } else {
                     x.matmul(&weight.t()?)?
                 }
+            }
+            Matrix::Int8(m) => {
+                let x32 = x.to_dtype(DType::F32)?.contiguous()?;
+                let y = if rows <= SKINNY_MAX_ROWS {
+                    x32.apply_op1_no_bwd(m)?
+                } else {
+                    // Many rows (the encoder): compute-bound, so dequantize for this call and
+                    // use the general GEMM; the f32 copy is dropped right after.
+                    x32.matmul(&m.dequantize()?.t()?)?
+                };
+                let y = match &m.row_factor {
+                    Some(f) => y.broadcast_mul(&f.to_dtype(DType::F32)?)?,
+                    None => y,
+                };
+                y.to_dtype(x.dtype())?
             }
             Matrix::Quantized { matmul, row_factor } => {
                 let y = matmul.forward(&x.contiguous()?)?;

@@ -5,8 +5,9 @@
 //! at every step; that work is bound by reading the weights, not by arithmetic. General GEMM
 //! routines tile for the opposite case and re-read their output. Here every weight row is read
 //! from memory once, kept in L1, and dotted with all `m` input rows; output columns are split
-//! across the rayon pool. Weights may be f32, or int8 with one f32 scale per row (weight-only
-//! quantization: activations stay f32, so results stay close to the float model).
+//! across the rayon pool. Weights may be f32, or int8 with one f32 scale per block of a row
+//! (a whole row, as CTranslate2 stores int8, or 32 values, as GGML's Q8_0 does). This is
+//! weight-only quantization: activations stay f32, so results stay close to the float model.
 //!
 //! AVX2+FMA code is chosen at run time; other CPUs take a portable loop. Nothing here allocates
 //! per row or panics on shapes the callers check.
@@ -20,11 +21,17 @@ pub const SKINNY_MAX_ROWS: usize = 16;
 /// the lm-head (tens of thousands of columns) among threads.
 const COLUMNS_PER_TASK: usize = 256;
 
-/// Weights of a skinny product: rows of `k` values, f32 or int8 with per-row scales.
+/// Weights of a skinny product: rows of `k` values, f32, or int8 where value `i` of row `j`
+/// stands for `values[j·k + i] · scales[j·(k/block) + i/block]`.
 #[derive(Clone, Copy)]
 pub enum RowsRef<'a> {
     F32(&'a [f32]),
-    Int8 { values: &'a [i8], scales: &'a [f32] },
+    Int8 {
+        values: &'a [i8],
+        scales: &'a [f32],
+        /// Values per scale: a multiple of 8 that divides `k` (`k` itself: one scale per row).
+        block: usize,
+    },
 }
 
 /// `out[r][j] = Σ_i x[r][i] · w[j][i]` for `r < m`, `j < n`; `x` is `m×k`, `out` is `m×n`,
@@ -34,9 +41,14 @@ pub fn skinny_matmul(x: &[f32], m: usize, k: usize, w: RowsRef<'_>, n: usize, ou
     assert_eq!(out.len(), m * n, "out is not m×n");
     match w {
         RowsRef::F32(v) => assert_eq!(v.len(), n * k, "w is not n×k"),
-        RowsRef::Int8 { values, scales } => {
+        RowsRef::Int8 {
+            values,
+            scales,
+            block,
+        } => {
             assert_eq!(values.len(), n * k, "w is not n×k");
-            assert_eq!(scales.len(), n, "one scale per row");
+            assert!(block > 0 && k % block == 0, "blocks must tile the rows");
+            assert_eq!(scales.len(), n * (k / block), "one scale per block");
         }
     }
     // Each task fills a block of columns into its own buffer (column-major within the block),
@@ -74,30 +86,55 @@ fn dot_rows(x: &[f32], m: usize, k: usize, w: RowsRef<'_>, j: usize, col: &mut [
             unsafe {
                 match w {
                     RowsRef::F32(v) => avx2::dot_f32(x, m, k, &v[j * k..(j + 1) * k], col),
-                    RowsRef::Int8 { values, scales } => {
-                        avx2::dot_i8(x, m, k, &values[j * k..(j + 1) * k], scales[j], col)
+                    RowsRef::Int8 {
+                        values,
+                        scales,
+                        block,
+                    } if block % 8 == 0 => {
+                        let per_row = k / block;
+                        avx2::dot_i8(
+                            x,
+                            m,
+                            k,
+                            &values[j * k..(j + 1) * k],
+                            &scales[j * per_row..(j + 1) * per_row],
+                            block,
+                            col,
+                        )
                     }
+                    RowsRef::Int8 { .. } => portable_rows(x, m, k, w, j, col),
                 }
             }
             return;
         }
     }
-    match w {
-        RowsRef::F32(v) => {
-            let row = &v[j * k..(j + 1) * k];
-            for (r, c) in col.iter_mut().enumerate() {
-                *c = portable_dot(&x[r * k..(r + 1) * k], row.iter().copied());
+    portable_rows(x, m, k, w, j, col);
+}
+
+/// [`dot_rows`] without vector instructions.
+fn portable_rows(x: &[f32], m: usize, k: usize, w: RowsRef<'_>, j: usize, col: &mut [f32]) {
+    for (r, c) in col.iter_mut().enumerate().take(m) {
+        let xr = &x[r * k..(r + 1) * k];
+        *c = match w {
+            RowsRef::F32(v) => portable_dot(xr, v[j * k..(j + 1) * k].iter().copied()),
+            RowsRef::Int8 {
+                values,
+                scales,
+                block,
+            } => {
+                let per_row = k / block;
+                (0..per_row)
+                    .map(|b| {
+                        let span = j * k + b * block..j * k + (b + 1) * block;
+                        portable_dot(
+                            &xr[b * block..(b + 1) * block],
+                            values[span].iter().map(|&q| f32::from(q)),
+                        ) * scales[j * per_row + b]
+                    })
+                    .sum()
             }
-        }
-        RowsRef::Int8 { values, scales } => {
-            let row = &values[j * k..(j + 1) * k];
-            for (r, c) in col.iter_mut().enumerate() {
-                *c = portable_dot(&x[r * k..(r + 1) * k], row.iter().map(|&q| f32::from(q)))
-                    * scales[j];
-            }
-        }
+        };
     }
-    let _ = m;
 }
 
 /// A dot product with eight partial sums (the same association as the vector code).
@@ -209,13 +246,63 @@ mod avx2 {
         dot_loop!(x, m, k, col, 1.0, |i| _mm256_loadu_ps(wp.add(i)), |i| w[i]);
     }
 
-    /// `col[r] = scale · (x[r] · w)` for all rows; weights in int8.
+    /// `col[r] = Σ_b scales[b] · (x[r][block b] · w[block b])`; weights in int8, `block` a
+    /// multiple of 8 dividing `k`. Four input rows share each converted weight vector.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_i8(x: &[f32], m: usize, k: usize, w: &[i8], scale: f32, col: &mut [f32]) {
+    pub unsafe fn dot_i8(
+        x: &[f32],
+        m: usize,
+        k: usize,
+        w: &[i8],
+        scales: &[f32],
+        block: usize,
+        col: &mut [f32],
+    ) {
+        let mut r = 0;
+        while r + 4 <= m {
+            dot_i8_rows::<4>(x, r, k, w, scales, block, col);
+            r += 4;
+        }
+        while r < m {
+            dot_i8_rows::<1>(x, r, k, w, scales, block, col);
+            r += 1;
+        }
+    }
+
+    /// [`dot_i8`] for input rows `r..r + R`, accumulators in registers.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn dot_i8_rows<const R: usize>(
+        x: &[f32],
+        r: usize,
+        k: usize,
+        w: &[i8],
+        scales: &[f32],
+        block: usize,
+        col: &mut [f32],
+    ) {
         let wp = w.as_ptr();
-        dot_loop!(x, m, k, col, scale, |i| load_i8(wp.add(i)), |i| f32::from(
-            w[i]
-        ));
+        let xp = x.as_ptr().add(r * k);
+        let mut total = [_mm256_setzero_ps(); R];
+        for (b, &scale) in scales.iter().enumerate() {
+            let mut acc = [_mm256_setzero_ps(); R];
+            let mut i = b * block;
+            let end = i + block;
+            while i < end {
+                let w8 = load_i8(wp.add(i));
+                for q in 0..R {
+                    acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(q * k + i)), w8, acc[q]);
+                }
+                i += 8;
+            }
+            let sv = _mm256_set1_ps(scale);
+            for q in 0..R {
+                total[q] = _mm256_fmadd_ps(acc[q], sv, total[q]);
+            }
+        }
+        for q in 0..R {
+            col[r + q] = hsum(total[q]);
+        }
     }
 }
 
@@ -306,6 +393,7 @@ mod tests {
             RowsRef::Int8 {
                 values: &q,
                 scales: &s,
+                block: k,
             },
             n,
             &mut out,
@@ -318,6 +406,38 @@ mod tests {
         let exact = reference(&x, m, k, &w, n);
         for (a, b) in out.iter().zip(&exact) {
             assert!((a - b).abs() < 0.05 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn int8_blocks_match_their_dequantized_product() {
+        // Blocks of 32 and whole rows of 64 take the vector path; blocks of 12 the portable one.
+        for &(m, k, n, block) in &[(6, 96, 40, 32), (9, 64, 17, 64), (3, 36, 5, 12)] {
+            let x = data(m * k, 5);
+            let q: Vec<i8> = data(n * k, 6).iter().map(|v| (v * 127.0) as i8).collect();
+            let scales: Vec<f32> = data(n * k / block, 7)
+                .iter()
+                .map(|v| v.abs() + 0.01)
+                .collect();
+            let deq: Vec<f32> = q
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| f32::from(v) * scales[i / block])
+                .collect();
+            let mut out = vec![0f32; m * n];
+            let w = RowsRef::Int8 {
+                values: &q,
+                scales: &scales,
+                block,
+            };
+            skinny_matmul(&x, m, k, w, n, &mut out);
+            let want = reference(&x, m, k, &deq, n);
+            for (a, b) in out.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                    "block {block}: {a} vs {b}"
+                );
+            }
         }
     }
 
