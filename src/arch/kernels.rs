@@ -290,18 +290,18 @@ mod avx2 {
             let end = i + block;
             while i < end {
                 let w8 = load_i8(wp.add(i));
-                for q in 0..R {
-                    acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(q * k + i)), w8, acc[q]);
+                for (q, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(q * k + i)), w8, *a);
                 }
                 i += 8;
             }
             let sv = _mm256_set1_ps(scale);
-            for q in 0..R {
-                total[q] = _mm256_fmadd_ps(acc[q], sv, total[q]);
+            for (t, a) in total.iter_mut().zip(acc) {
+                *t = _mm256_fmadd_ps(a, sv, *t);
             }
         }
-        for q in 0..R {
-            col[r + q] = hsum(total[q]);
+        for (c, t) in col[r..r + R].iter_mut().zip(total) {
+            *c = hsum(t);
         }
     }
 }

@@ -41,7 +41,7 @@ fn prepare(s: &SummaryArgs, r: &RuntimeArgs) -> Result<Prepared> {
     hub.progress &= !r.quiet;
     Ok(Prepared {
         bound,
-        device: device.clone(),
+        device,
         overrides: DecodeOverrides {
             beams: s.beams,
             min_new_tokens: s.min_new_tokens,

@@ -153,7 +153,7 @@ mod tests {
                 true
             )
         );
-        assert_eq!(fit(text, Bound::Sentences(3)).1, false);
+        assert!(!fit(text, Bound::Sentences(3)).1);
         assert!(Bound::Sentences(3).holds(text));
         assert!(!Bound::Sentences(2).holds(text));
     }
@@ -174,7 +174,7 @@ mod tests {
     fn word_bound_keeps_whole_sentences_or_marks_a_cut() {
         let text = "One two three. Four five six seven.";
         assert_eq!(fit(text, Bound::Words(5)), ("One two three.".into(), true));
-        assert_eq!(fit(text, Bound::Words(7)).1, false);
+        assert!(!fit(text, Bound::Words(7)).1);
         assert_eq!(fit(text, Bound::Words(2)), ("One two…".into(), true));
         assert!(Bound::Words(7).holds(text));
         assert!(!Bound::Words(6).holds(text));

@@ -38,7 +38,7 @@ pub fn open(
         let model = ChatModel::open_ref(
             reference,
             &ChatModelOptions {
-                device: device.clone(),
+                device: *device,
                 dequantize: false,
                 hub: Some(hub.clone()),
             },
