@@ -13,9 +13,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use serde::Deserialize;
 
-use super::attention::{
-    padding_bias, regroup_memory, Activation, Attention, Dense, KvCache, LayerNorm,
-};
+use super::attention::{padding_bias, Activation, Attention, Dense, LayerNorm};
+use super::state::DecoderState;
 use super::weights::Weights;
 use crate::decode::Seq2Seq;
 use crate::error::{Error, Result};
@@ -222,21 +221,7 @@ pub struct Marian {
 /// The encoder memory (cross K/V and its padding bias) has one row per *group* of `group`
 /// consecutive decoder rows: the beams of one sentence share their sentence's memory, so
 /// reordering beams never copies it, and it is only cut down when whole sentences finish.
-pub struct MarianState {
-    memory_bias: Tensor,
-    cross: Vec<(Tensor, Tensor)>,
-    group: usize,
-    rows: usize,
-    self_kv: Vec<KvCache>,
-    position: usize,
-}
-
-impl MarianState {
-    /// Memory rows for new decoder rows `rows`, and the group size they come in.
-    fn regroup(&self, rows: &[u32]) -> (Vec<u32>, usize) {
-        regroup_memory(rows, self.group)
-    }
-}
+pub type MarianState = DecoderState;
 
 impl Marian {
     /// Build the model from a config and checkpoint tensors.
@@ -396,14 +381,7 @@ impl Seq2Seq for Marian {
             .iter()
             .map(|l| l.cross_attn.key_values(&memory))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(MarianState {
-            rows: memory_bias.dim(0)?,
-            memory_bias,
-            cross,
-            group: 1,
-            self_kv: vec![KvCache::default(); self.decoder.len()],
-            position: 0,
-        })
+        DecoderState::new(memory_bias, cross)
     }
 
     fn step(&self, state: &mut MarianState, tokens: &Tensor) -> Result<Tensor> {
@@ -444,31 +422,7 @@ impl Seq2Seq for Marian {
     }
 
     fn select(&self, state: &mut MarianState, wanted: &[u32]) -> Result<()> {
-        if wanted.is_empty() || wanted.iter().any(|&r| r as usize >= state.rows) {
-            return Err(Error::InvalidArgument(format!(
-                "row selection must be non-empty and within 0..{}",
-                state.rows
-            )));
-        }
-        let (memory, group) = state.regroup(wanted);
-        let old_memory_rows = state.rows / state.group;
-        let unchanged = memory.len() == old_memory_rows
-            && memory.iter().enumerate().all(|(i, &m)| m as usize == i);
-        if !unchanged {
-            let idx = Tensor::from_vec(memory.clone(), memory.len(), &self.device)?;
-            state.memory_bias = state.memory_bias.index_select(&idx, 0)?;
-            for (k, v) in state.cross.iter_mut() {
-                *k = k.index_select(&idx, 0)?;
-                *v = v.index_select(&idx, 0)?;
-            }
-        }
-        state.group = group;
-        state.rows = wanted.len();
-        let rows = Tensor::from_vec(wanted.to_vec(), wanted.len(), &self.device)?;
-        for c in state.self_kv.iter_mut() {
-            c.select(&rows)?;
-        }
-        Ok(())
+        state.select(wanted, &self.device)
     }
 
     fn device(&self) -> &Device {

@@ -9,6 +9,7 @@ pub mod ct2;
 pub mod gguf;
 pub mod kernels;
 pub mod marian;
+pub mod state;
 pub mod t5;
 pub mod weights;
 

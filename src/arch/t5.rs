@@ -23,9 +23,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use serde::Deserialize;
 
-use super::attention::{
-    padding_bias, regroup_memory, Activation, Attention, Dense, KvCache, RmsNorm,
-};
+use super::attention::{padding_bias, Activation, Attention, Dense, RmsNorm};
+use super::state::DecoderState;
 use super::weights::Weights;
 use crate::decode::Seq2Seq;
 use crate::error::{Error, Result};
@@ -351,14 +350,7 @@ pub struct T5 {
 ///
 /// As for Marian, the encoder memory (cross K/V and its padding bias) has one row per group of
 /// `group` consecutive decoder rows, so a sentence's beams share it without copies.
-pub struct T5State {
-    memory_bias: Tensor,
-    cross: Vec<(Tensor, Tensor)>,
-    group: usize,
-    rows: usize,
-    self_kv: Vec<KvCache>,
-    position: usize,
-}
+pub type T5State = DecoderState;
 
 impl T5 {
     /// Build the model from a config and checkpoint tensors.
@@ -508,14 +500,7 @@ impl Seq2Seq for T5 {
             .iter()
             .map(|l| l.cross_attn.attn.key_values(&memory))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(T5State {
-            rows: memory_bias.dim(0)?,
-            memory_bias,
-            cross,
-            group: 1,
-            self_kv: vec![KvCache::default(); self.decoder.len()],
-            position: 0,
-        })
+        DecoderState::new(memory_bias, cross)
     }
 
     fn step(&self, state: &mut T5State, tokens: &Tensor) -> Result<Tensor> {
@@ -550,31 +535,7 @@ impl Seq2Seq for T5 {
     }
 
     fn select(&self, state: &mut T5State, wanted: &[u32]) -> Result<()> {
-        if wanted.is_empty() || wanted.iter().any(|&r| r as usize >= state.rows) {
-            return Err(Error::InvalidArgument(format!(
-                "row selection must be non-empty and within 0..{}",
-                state.rows
-            )));
-        }
-        let (memory, group) = regroup_memory(wanted, state.group);
-        let old_memory_rows = state.rows / state.group;
-        let unchanged = memory.len() == old_memory_rows
-            && memory.iter().enumerate().all(|(i, &m)| m as usize == i);
-        if !unchanged {
-            let idx = Tensor::from_vec(memory.clone(), memory.len(), &self.device)?;
-            state.memory_bias = state.memory_bias.index_select(&idx, 0)?;
-            for (k, v) in state.cross.iter_mut() {
-                *k = k.index_select(&idx, 0)?;
-                *v = v.index_select(&idx, 0)?;
-            }
-        }
-        state.group = group;
-        state.rows = wanted.len();
-        let rows = Tensor::from_vec(wanted.to_vec(), wanted.len(), &self.device)?;
-        for c in state.self_kv.iter_mut() {
-            c.select(&rows)?;
-        }
-        Ok(())
+        state.select(wanted, &self.device)
     }
 
     fn device(&self) -> &Device {
