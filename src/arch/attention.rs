@@ -38,6 +38,11 @@ struct Int8Matrix {
     row_factor: Option<Tensor>,
 }
 
+/// Up to this many rows (a decoding step of 8 sentences × 4 beams and more) int8 products run on
+/// the kernel in chunks of [`SKINNY_MAX_ROWS`]; above it (encoders) the matrix is dequantized
+/// for the call and the GEMM does the work.
+const INT8_KERNEL_MAX_ROWS: usize = 64;
+
 /// Bytes of one GGML Q8_0 block: an f16 scale, then 32 int8 values.
 const Q8_0_BYTES: usize = 34;
 /// Values per Q8_0 block.
@@ -212,7 +217,7 @@ impl Module for Dense {
             }
             Matrix::Int8(m) => {
                 let x32 = x.to_dtype(DType::F32)?.contiguous()?;
-                let y = if rows <= SKINNY_MAX_ROWS {
+                let y = if rows <= INT8_KERNEL_MAX_ROWS {
                     x32.apply_op1_no_bwd(m)?
                 } else {
                     // Many rows (the encoder): compute-bound, so dequantize for this call and
