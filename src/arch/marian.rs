@@ -76,17 +76,7 @@ fn yes() -> bool {
 impl MarianConfig {
     /// Read and validate `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            reason: format!("{e} (is this a Marian/OPUS-MT config.json?)"),
-        })?;
-        cfg.validate().map_err(|reason| Error::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-        Ok(cfg)
+        super::read_config(path, "Marian/OPUS-MT", Self::validate)
     }
 
     /// Check the values that would otherwise fail deep inside a tensor operation.

@@ -27,7 +27,7 @@ use super::attention::{padding_bias, Activation, Attention, Dense, RmsNorm};
 use super::state::DecoderState;
 use super::weights::Weights;
 use crate::decode::Seq2Seq;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Source budget when config.json sets no `n_positions`.
 pub const DEFAULT_MAX_SOURCE_LEN: usize = 512;
@@ -97,17 +97,7 @@ fn default_eps() -> f64 {
 impl T5Config {
     /// Read and validate `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let cfg: Self = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            reason: format!("{e} (is this a T5 config.json?)"),
-        })?;
-        cfg.validate().map_err(|reason| Error::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-        Ok(cfg)
+        super::read_config(path, "T5", Self::validate)
     }
 
     /// Check the values that would otherwise fail deep inside a tensor operation.
