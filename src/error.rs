@@ -61,6 +61,10 @@ pub enum Error {
     #[error("unsupported: {0}")]
     Unsupported(String),
 
+    /// A batch job's output file holds something that is not a record of ours.
+    #[error("cannot resume into {}: {reason}", path.display())]
+    BadOutput { path: PathBuf, reason: String },
+
     /// A tensor operation failed.
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),

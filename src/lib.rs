@@ -15,6 +15,7 @@ pub mod decode;
 pub mod device;
 pub mod error;
 pub mod hub;
+pub mod jobs;
 pub mod pipeline;
 pub mod tokenize;
 
