@@ -25,6 +25,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Measure load time, encoder and decoder speed, tokens/s and memory on fixed shapes.
     Bench(BenchArgs),
+    /// Translate and summarize many documents (JSONL or a folder) into a resumable JSONL file.
+    Batch(BatchArgs),
 }
 
 /// How results are printed on stdout.
@@ -217,6 +219,59 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = BenchFormat::Table)]
     pub format: BenchFormat,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Input: a JSONL file (one {"id", "text", "lang"?, "title"?} object per line) or a folder
+    /// of .txt/.md files (ids are their paths under it).
+    pub input: PathBuf,
+    /// Output JSONL file; records already in it are skipped (resume).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Source language of records without a "lang": an ISO 639-1 code, or auto to detect it
+    /// per document (and per paragraph where a document mixes languages).
+    #[arg(long, default_value = "auto")]
+    pub from: String,
+    /// One translation model for every language (Hub repo id, folder or Argos package) instead
+    /// of the registry's model for each language.
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Summarizer (default: the registry's default summarizer).
+    #[arg(long, conflicts_with = "no_summary")]
+    pub summary_model: Option<String>,
+    /// Translate only; records get "summary": null.
+    #[arg(long)]
+    pub no_summary: bool,
+    /// Longest summary, in sentences (default: 3).
+    #[arg(long, conflicts_with = "words")]
+    pub sentences: Option<usize>,
+    /// Longest summary, in words.
+    #[arg(long)]
+    pub words: Option<usize>,
+    /// Beam size for translation (default: the registry's, else the model's).
+    #[arg(long)]
+    pub beams: Option<usize>,
+    /// Longest translation of one sentence, in tokens (default: the model's max_length).
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Padded source tokens per batch; sentences of many documents share the batches.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_tokens: usize,
+    /// Documents whose sentences are batched together (more: fuller batches, later first output).
+    #[arg(long, default_value_t = 64)]
+    pub window_docs: usize,
+    /// Remove failed records from the output first and try them again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// A folder of extra model TOMLs (same format as models/; same names override).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Translation models kept loaded at once.
+    #[arg(long, default_value_t = 4)]
+    pub max_loaded_models: usize,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }

@@ -2,6 +2,7 @@
 //! handed to one module per command. Only this layer uses `anyhow`, prints, or draws progress.
 
 pub mod args;
+mod batch;
 mod bench;
 mod info;
 mod input;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Brief(a) => summarize::run_brief(a),
         args::Command::Info(a) => info::run(a),
         args::Command::Bench(a) => bench::run(a),
+        args::Command::Batch(a) => batch::run(a),
     }
 }
 
