@@ -1,0 +1,259 @@
+//! `tolk batch` end to end on the tiny fixture models: records match one-shot translations, bad
+//! records fail alone, a killed job resumes without losing or repeating a record, language
+//! routing through a registry folder, summaries, and huge documents.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::fixture;
+
+fn tolk() -> Command {
+    let mut c = Command::cargo_bin("tolk").unwrap();
+    // Never reach for the network or a user's cache.
+    c.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", std::env::temp_dir().join("tolk-batch-test-hf"))
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HUGGINGFACE_HUB_CACHE");
+    c
+}
+
+fn model(repo: &str) -> String {
+    fixture(&format!("marian/{repo}")).display().to_string()
+}
+
+fn read_records(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad output line {l:?}: {e}")))
+        .collect()
+}
+
+/// `tolk translate` of `text` with `repo`, as text.
+fn one_shot(repo: &str, text: &str, extra: &[&str]) -> String {
+    let out = tolk()
+        .args(["translate", "--quiet", "--model", &model(repo)])
+        .args(extra)
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const DA: &[&str] = &[
+    "USA og Rusland er klar til at forhandle om Syrien.",
+    "Det er første gang siden august 2014, at forsvarsministrene fra USA og Rusland taler sammen.",
+    "Vi har aldrig afvist dialog med USA, siger ministeriets talskvinde, Maria Sakharova.",
+    "Pentagon oplyser det.",
+    "Han tilføjer, at Carter og Sjojgu er enige om at fortsætte samtalerne.",
+    "Hej.",
+];
+
+/// Document `i`: one or two paragraphs of pool sentences.
+fn doc(i: usize) -> String {
+    let a = DA[i % DA.len()];
+    let b = DA[(i * 7 + 3) % DA.len()];
+    if i % 3 == 0 {
+        format!("{a} {b}\n\n{b}\n")
+    } else {
+        format!("{a}\n")
+    }
+}
+
+#[test]
+fn records_match_one_shot_translations_and_bad_records_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let out = dir.path().join("out.jsonl");
+    let lines = [
+        serde_json::json!({"id": "a", "text": doc(0), "title": "T"}).to_string(),
+        "{not json".to_string(),
+        serde_json::json!({"id": "e", "text": ""}).to_string(),
+        serde_json::json!({"id": "a", "text": "again"}).to_string(),
+        serde_json::json!({"id": "en", "text": "The ministers met on Monday.\n", "lang": "en"}).to_string(),
+        serde_json::json!({"id": 7, "text": doc(1)}).to_string(),
+        serde_json::json!({"id": "stars", "text": "***\n"}).to_string(),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let run = tolk()
+        .args(["batch", "--quiet", "--from", "da", "--no-summary", "--window-docs", "2"])
+        .args(["--model", &model("tiny-st"), "-o"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "failures give exit 1: {stderr}");
+    assert!(stderr.contains("duplicate record id:\"a\" at line 4"), "{stderr}");
+    assert!(stderr.contains("1 records failed and 1 duplicate"), "{stderr}");
+    let recs = read_records(&out);
+    let ids: Vec<String> = recs.iter().map(|r| r["id"].to_string()).collect();
+    assert_eq!(ids, ["\"a\"", "null", "\"e\"", "\"en\"", "7", "\"stars\""]);
+    assert_eq!(recs[0]["translation"], one_shot("tiny-st", &doc(0), &[]));
+    assert_eq!(recs[0]["title"], "T");
+    assert_eq!(recs[0]["lang"], "da");
+    assert_eq!(recs[0]["models"]["translate"][0], model("tiny-st"));
+    assert!(recs[0]["timings"]["translate_ms"].is_number());
+    assert!(recs[0].get("error").is_none());
+    assert_eq!(recs[1]["line"], 2);
+    assert!(recs[1]["error"].as_str().unwrap().contains("line 2 is not valid JSON"));
+    assert_eq!(recs[2]["translation"], "");
+    assert_eq!(recs[3]["translation"], "The ministers met on Monday.\n");
+    assert!(recs[3]["models"].get("translate").is_none(), "English is not translated");
+    assert_eq!(recs[4]["translation"], one_shot("tiny-st", &doc(1), &[]));
+    assert_eq!(recs[5]["translation"], "***\n");
+    assert!(recs.iter().all(|r| r["summary"].is_null()));
+
+    // Running again changes nothing: every record is done.
+    let again = tolk()
+        .args(["batch", "--quiet", "--from", "da", "--no-summary", "--model", &model("tiny-st"), "-o"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(read_records(&out).len(), 6, "{}", String::from_utf8_lossy(&again.stderr));
+}
+
+#[test]
+fn a_killed_job_resumes_without_losing_or_repeating_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let n = 90;
+    let text: String = (0..n)
+        .map(|i| serde_json::json!({"id": format!("d{i}"), "text": doc(i)}).to_string() + "\n")
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let args = |out: &Path, window: &str| -> Vec<String> {
+        vec![
+            "batch".into(),
+            "--quiet".into(),
+            "--from".into(),
+            "da".into(),
+            "--no-summary".into(),
+            "--max-new-tokens".into(),
+            "12".into(),
+            "--window-docs".into(),
+            window.into(),
+            "--model".into(),
+            model("tiny-bin"),
+            "-o".into(),
+            out.display().to_string(),
+            input.display().to_string(),
+        ]
+    };
+    // The reference: one uninterrupted run.
+    let full = dir.path().join("full.jsonl");
+    tolk().args(args(&full, "16")).assert().success();
+    let expected: BTreeMap<String, Value> = read_records(&full)
+        .into_iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["translation"].clone()))
+        .collect();
+    assert_eq!(expected.len(), n);
+
+    // Kill -9 mid-run, once some records are written.
+    let part = dir.path().join("part.jsonl");
+    let bin = assert_cmd::cargo::cargo_bin("tolk");
+    let mut child = std::process::Command::new(bin)
+        .args(args(&part, "1"))
+        .env("HF_HUB_OFFLINE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let written = std::fs::read_to_string(&part).map(|t| t.lines().count()).unwrap_or(0);
+        if written >= 5 || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = read_records(&part).len();
+    assert!(before >= 5 && before < n, "killed with {before} of {n} records written");
+    // And a record cut off in the middle of its write.
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(&part).unwrap();
+    f.write_all(b"{\"id\":\"d89\",\"transla").unwrap();
+    drop(f);
+
+    tolk().args(args(&part, "4")).assert().success();
+    let recs = read_records(&part);
+    let mut got: BTreeMap<String, Value> = BTreeMap::new();
+    for r in recs {
+        let id = r["id"].as_str().unwrap().to_string();
+        assert!(got.insert(id.clone(), r["translation"].clone()).is_none(), "{id} written twice");
+    }
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn summaries_come_from_the_summary_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("docs");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    std::fs::write(input.join("one.txt"), doc(0)).unwrap();
+    std::fs::write(input.join("sub/two.md"), doc(2)).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let t5 = fixture("t5/tiny-gated-tied").display().to_string();
+    tolk()
+        .args(["batch", "--quiet", "--from", "da", "--model", &model("tiny-st")])
+        .args(["--summary-model", &t5, "--max-new-tokens", "12", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let recs = read_records(&out);
+    let ids: Vec<&str> = recs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["one.txt", "sub/two.md"]);
+    for r in &recs {
+        assert!(r["summary"].is_string(), "{r}");
+        assert_eq!(r["models"]["summarize"], t5.as_str());
+        assert!(r["timings"]["summarize_ms"].is_number());
+        assert!(r.get("line").is_none());
+    }
+}
+
+#[test]
+fn huge_documents_pass_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let paragraph = "The ministers met again on Monday, and they will meet again next week.\n\n";
+    let big: String = paragraph.repeat((5 << 20) / paragraph.len() + 1);
+    assert!(big.len() > 5 << 20);
+    std::fs::write(&input, serde_json::json!({"id": "big", "text": big, "lang": "en"}).to_string()).unwrap();
+    let out = dir.path().join("out.jsonl");
+    tolk()
+        .args(["batch", "--quiet", "--no-summary", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    let recs = read_records(&out);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["translation"].as_str().unwrap(), big);
+
+    // A long foreign document is translated in many batches, paragraph order kept.
+    let da: String = (0..300).map(doc).collect::<Vec<_>>().join("\n");
+    std::fs::write(&input, serde_json::json!({"id": "long", "text": da}).to_string()).unwrap();
+    let out2 = dir.path().join("out2.jsonl");
+    tolk()
+        .args(["batch", "--quiet", "--no-summary", "--from", "da", "--batch-tokens", "64"])
+        .args(["--max-new-tokens", "6", "--model", &model("tiny-st"), "-o"])
+        .arg(&out2)
+        .arg(&input)
+        .assert()
+        .success();
+    let recs = read_records(&out2);
+    assert_eq!(
+        recs[0]["translation"].as_str().unwrap(),
+        one_shot("tiny-st", &da, &["--max-new-tokens", "6"])
+    );
+}
