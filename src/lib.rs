@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod hub;
 pub mod pipeline;
+pub mod registry;
 pub mod tokenize;
 
 pub use error::{Error, Result};
