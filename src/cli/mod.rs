@@ -5,6 +5,7 @@ pub mod args;
 mod bench;
 mod info;
 mod input;
+mod models;
 mod progress;
 mod summarize;
 mod translate;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Brief(a) => summarize::run_brief(a),
         args::Command::Info(a) => info::run(a),
         args::Command::Bench(a) => bench::run(a),
+        args::Command::Models(a) => models::run(a),
     }
 }
 

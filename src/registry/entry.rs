@@ -139,7 +139,7 @@ impl ModelEntry {
     /// Whether `lang` (any spelling [`normalize_lang`] understands) is a source language.
     pub fn serves(&self, lang: &str) -> bool {
         let lang = normalize_lang(lang);
-        self.source_languages.iter().any(|l| *l == lang)
+        self.source_languages.contains(&lang)
     }
 }
 
