@@ -17,6 +17,7 @@ pub mod error;
 pub mod hub;
 pub mod jobs;
 pub mod pipeline;
+pub mod registry;
 pub mod tokenize;
 
 pub use error::{Error, Result};

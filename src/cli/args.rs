@@ -27,6 +27,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Translate and summarize many documents (JSONL or a folder) into a resumable JSONL file.
     Batch(BatchArgs),
+    /// List the models tolk knows by name (models/*.toml), and whether each is downloaded.
+    Models(ModelsArgs),
 }
 
 /// How results are printed on stdout.
@@ -274,4 +276,36 @@ pub struct BatchArgs {
     pub max_loaded_models: usize,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+/// Which task `tolk models --task` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelsTask {
+    Translate,
+    Summarize,
+}
+
+/// How `tolk models` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelsFormat {
+    /// One aligned row per model.
+    Table,
+    /// One JSON array of objects.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Only models for this task.
+    #[arg(long, value_enum)]
+    pub task: Option<ModelsTask>,
+    /// Only translators serving this source language (ISO 639-1 or 639-3 code; nb/nn = no),
+    /// best first.
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ModelsFormat::Table)]
+    pub format: ModelsFormat,
+    /// A folder of extra registry entries (*.toml, same fields as models/); an entry with a
+    /// built-in name replaces it.
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
 }

@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod info;
 mod input;
+mod models;
 mod progress;
 mod summarize;
 mod translate;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Info(a) => info::run(a),
         args::Command::Bench(a) => bench::run(a),
         args::Command::Batch(a) => batch::run(a),
+        args::Command::Models(a) => models::run(a),
     }
 }
 

@@ -8,6 +8,7 @@ mod gguf;
 mod hub;
 mod info;
 mod marian_parity;
+mod registry;
 mod segment;
 mod summarize;
 mod summarize_real;
