@@ -12,6 +12,7 @@
 pub mod arch;
 pub mod bench;
 pub mod decode;
+pub mod detect;
 pub mod device;
 pub mod error;
 pub mod hub;

@@ -257,3 +257,99 @@ fn huge_documents_pass_whole() {
         one_shot("tiny-st", &da, &["--max-new-tokens", "6"])
     );
 }
+
+/// An offline Hugging Face cache in `hf_home` holding fixture `repo` as `tolk-test/<name>`.
+fn cache_repo(hf_home: &Path, name: &str, repo: &str) {
+    let root = hf_home.join(format!("hub/models--tolk-test--{name}"));
+    let snap = root.join("snapshots/0000000000000000000000000000000000000001");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(root.join("refs")).unwrap();
+    std::fs::write(root.join("refs/main"), "0000000000000000000000000000000000000001").unwrap();
+    for entry in std::fs::read_dir(fixture(&format!("marian/{repo}"))).unwrap() {
+        let entry = entry.unwrap();
+        if !entry.file_name().to_string_lossy().starts_with("golden") {
+            std::fs::copy(entry.path(), snap.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn entry(name: &str, lang: &str) -> String {
+    format!(
+        "name = \"test-{name}\"\nreference = \"tolk-test/{name}\"\narchitecture = \"marian\"\n\
+         task = \"translate\"\ndefault = true\nsource_languages = [\"{lang}\"]\n\
+         target_language = \"en\"\nlicence = \"test\"\n"
+    )
+}
+
+const DE: &str = "Die Verteidigungsminister der Vereinigten Staaten und Russlands haben am Freitag \
+                  zum ersten Mal seit über einem Jahr miteinander gesprochen, teilte das Pentagon mit.";
+
+#[test]
+fn languages_are_detected_and_routed_through_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("hf");
+    cache_repo(&hf, "tiny-da", "tiny-st");
+    cache_repo(&hf, "tiny-de", "tiny-bin");
+    let reg = dir.path().join("registry");
+    std::fs::create_dir_all(&reg).unwrap();
+    std::fs::write(reg.join("da.toml"), entry("tiny-da", "da")).unwrap();
+    std::fs::write(reg.join("de.toml"), entry("tiny-de", "de")).unwrap();
+    let da = format!("{} {}", DA[1], DA[2]);
+    let mixed = format!("{da}\n\n{DE}\n");
+    let fi = "Yhdysvaltojen ja Venäjän puolustusministerit keskustelivat perjantaina ensimmäistä \
+              kertaa yli vuoteen, kertoi Pentagon.";
+    let docs = [
+        serde_json::json!({"id": "da", "text": da}),
+        serde_json::json!({"id": "de", "text": DE}),
+        serde_json::json!({"id": "mixed", "text": mixed}),
+        serde_json::json!({"id": "en", "text": "The defence ministers of the United States and Russia spoke on Friday for the first time in over a year."}),
+        serde_json::json!({"id": "fi", "text": fi}),
+        serde_json::json!({"id": "given", "text": DE, "lang": "da"}),
+    ];
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, docs.iter().map(|d| d.to_string() + "\n").collect::<String>()).unwrap();
+    let out = dir.path().join("out.jsonl");
+    let run = tolk()
+        .env("HF_HOME", &hf)
+        .args(["batch", "--quiet", "--no-summary", "--max-new-tokens", "8", "--registry"])
+        .arg(&reg)
+        .arg("-o")
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let recs: BTreeMap<String, Value> = read_records(&out)
+        .into_iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(recs["da"]["lang"], "da");
+    assert_eq!(recs["da"]["models"]["translate"], serde_json::json!(["tolk-test/tiny-da"]));
+    assert_eq!(recs["de"]["lang"], "de");
+    assert_eq!(recs["de"]["models"]["translate"], serde_json::json!(["tolk-test/tiny-de"]));
+    assert_eq!(recs["mixed"]["lang"], "da");
+    assert_eq!(recs["mixed"]["langs"], serde_json::json!(["da", "de"]));
+    let mut used: Vec<&str> = recs["mixed"]["models"]["translate"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    used.sort();
+    assert_eq!(used, ["tolk-test/tiny-da", "tolk-test/tiny-de"]);
+    // Each paragraph of the mixed document is translated by its own model.
+    let mixed_out = recs["mixed"]["translation"].as_str().unwrap();
+    let (first, second) = mixed_out.split_once("\n\n").unwrap();
+    assert_eq!(first, recs["da"]["translation"].as_str().unwrap().trim_end());
+    assert_eq!(second.trim_end(), recs["de"]["translation"].as_str().unwrap().trim_end());
+    assert_eq!(recs["en"]["lang"], "en");
+    assert!(recs["en"]["models"].get("translate").is_none());
+    // Finnish's registry model is not in the offline cache: a clear error naming the language
+    // and the models that would serve it; the other records are unaffected.
+    assert_eq!(recs["fi"]["lang"], "fi");
+    let err = recs["fi"]["error"].as_str().unwrap();
+    assert!(err.contains("'fi'") && err.contains("Helsinki-NLP/opus-mt-fi-en"), "{err}");
+    assert_eq!(recs["given"]["lang"], "da");
+    assert_eq!(recs["given"]["models"]["translate"], serde_json::json!(["tolk-test/tiny-da"]));
+    assert_eq!(recs.values().filter(|r| r.get("error").is_some()).count(), 1);
+}

@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod common;
 mod ct2;
+mod detect;
 mod gguf;
 mod hub;
 mod info;
