@@ -276,6 +276,8 @@ pub struct BatchArgs {
     pub max_loaded_models: usize,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
 /// Which task `tolk models --task` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelsTask {

@@ -70,7 +70,10 @@ pub fn run(a: BatchArgs) -> Result<()> {
                 String::new()
             },
             if resumed.truncated_bytes > 0 {
-                format!("; removed a cut-short last line of {} bytes", resumed.truncated_bytes)
+                format!(
+                    "; removed a cut-short last line of {} bytes",
+                    resumed.truncated_bytes
+                )
             } else {
                 String::new()
             },
@@ -112,20 +115,27 @@ pub fn run(a: BatchArgs) -> Result<()> {
     let bar = progress_bar(total, a.runtime.quiet);
     let started = Instant::now();
     let mut generated = 0usize;
-    let report = run_job(records, &mut out, &mut models, &detector, &opts, &mut |e| match e {
-        Event::Written { .. } | Event::AlreadyDone => bar.inc(1),
-        Event::Duplicate { key, line } => {
-            bar.inc(1);
-            let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
-            bar.suspend(|| eprintln!("warning: duplicate record {key}{at} skipped (its first occurrence is processed)"));
-        }
-        Event::Tokens(c) => {
-            generated += c.generated_tokens;
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{:.0} tok/s", generated as f64 / secs));
-        }
-        Event::Sentences(_) => {}
-    })?;
+    let report = run_job(
+        records,
+        &mut out,
+        &mut models,
+        &detector,
+        &opts,
+        &mut |e| match e {
+            Event::Written { .. } | Event::AlreadyDone => bar.inc(1),
+            Event::Duplicate { key, line } => {
+                bar.inc(1);
+                let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+                bar.suspend(|| eprintln!("warning: duplicate record {key}{at} skipped (its first occurrence is processed)"));
+            }
+            Event::Tokens(c) => {
+                generated += c.generated_tokens;
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!("{:.0} tok/s", generated as f64 / secs));
+            }
+            Event::Sentences(_) => {}
+        },
+    )?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     if !a.runtime.quiet {
@@ -163,7 +173,8 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    let template = "{bar:40} {pos}/{len} documents [{elapsed_precise} < {eta_precise}] {per_sec} {msg}";
+    let template =
+        "{bar:40} {pos}/{len} documents [{elapsed_precise} < {eta_precise}] {per_sec} {msg}";
     if let Ok(style) = ProgressStyle::with_template(template) {
         pb.set_style(style);
     }

@@ -241,9 +241,7 @@ fn parse_line(bytes: &[u8], line: usize) -> Record {
     };
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => {
-            return Record::failed(line, None, format!("line {line} is not valid JSON: {e}"))
-        }
+        Err(e) => return Record::failed(line, None, format!("line {line} is not valid JSON: {e}")),
     };
     let Value::Object(mut obj) = value else {
         return Record::failed(
@@ -268,17 +266,18 @@ fn parse_line(bytes: &[u8], line: usize) -> Record {
             )
         }
     };
-    let mut string_field = |name: &str, required: bool| -> std::result::Result<Option<String>, String> {
-        match obj.remove(name) {
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(Value::Null) | None if !required => Ok(None),
-            None | Some(Value::Null) => Err(format!("line {line} has no \"{name}\"")),
-            Some(other) => Err(format!(
-                "line {line}: \"{name}\" must be a string, not {}",
-                kind(&other)
-            )),
-        }
-    };
+    let mut string_field =
+        |name: &str, required: bool| -> std::result::Result<Option<String>, String> {
+            match obj.remove(name) {
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(Value::Null) | None if !required => Ok(None),
+                None | Some(Value::Null) => Err(format!("line {line} has no \"{name}\"")),
+                Some(other) => Err(format!(
+                    "line {line}: \"{name}\" must be a string, not {}",
+                    kind(&other)
+                )),
+            }
+        };
     let doc = (|| {
         Ok(Doc {
             text: string_field("text", true)?.unwrap_or_default(),
@@ -315,7 +314,10 @@ fn folder_files(root: &Path) -> Result<Vec<PathBuf>> {
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
     {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.into());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.into());
             let io = e
                 .into_io_error()
                 .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
@@ -385,9 +387,12 @@ mod tests {
     use super::*;
 
     fn records(input: &str) -> Vec<Record> {
-        RecordReader::jsonl(std::io::Cursor::new(input.as_bytes().to_vec()), Path::new("in"))
-            .map(|r| r.unwrap())
-            .collect()
+        RecordReader::jsonl(
+            std::io::Cursor::new(input.as_bytes().to_vec()),
+            Path::new("in"),
+        )
+        .map(|r| r.unwrap())
+        .collect()
     }
 
     #[test]
@@ -414,14 +419,26 @@ mod tests {
         );
         assert_eq!(r[1].line, Some(3));
         assert_eq!(r[1].key, "line:3");
-        assert!(r[1].content.as_ref().unwrap_err().contains("not valid JSON"));
+        assert!(r[1]
+            .content
+            .as_ref()
+            .unwrap_err()
+            .contains("not valid JSON"));
         assert_eq!(r[2].key, "id:7");
         assert_eq!(r[2].content.as_ref().unwrap().text, "x");
         assert!(r[3].content.as_ref().unwrap_err().contains("no \"id\""));
         assert_eq!(r[4].key, "id:\"b\"");
         assert!(r[4].content.as_ref().unwrap_err().contains("no \"text\""));
-        assert!(r[5].content.as_ref().unwrap_err().contains("not a JSON object"));
-        assert!(r[6].content.as_ref().unwrap_err().contains("string or a number"));
+        assert!(r[5]
+            .content
+            .as_ref()
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert!(r[6]
+            .content
+            .as_ref()
+            .unwrap_err()
+            .contains("string or a number"));
         assert_eq!(r[7].content.as_ref().unwrap().lang, None);
         assert_eq!(r[7].content.as_ref().unwrap().text, "");
     }
@@ -441,7 +458,9 @@ mod tests {
             read_line_bounded(&mut cursor, 4).unwrap(),
             Some(Line::TooLong(8))
         ));
-        assert!(matches!(read_line_bounded(&mut cursor, 4).unwrap(), Some(Line::Bytes(b)) if b == b"xy"));
+        assert!(
+            matches!(read_line_bounded(&mut cursor, 4).unwrap(), Some(Line::Bytes(b)) if b == b"xy")
+        );
         assert!(read_line_bounded(&mut cursor, 4).unwrap().is_none());
     }
 
@@ -449,7 +468,11 @@ mod tests {
     fn counting_matches_reading() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("in.jsonl");
-        std::fs::write(&p, "{\"id\":1,\"text\":\"a\"}\n \n\nbad\n{\"id\":2,\"text\":\"b\"}").unwrap();
+        std::fs::write(
+            &p,
+            "{\"id\":1,\"text\":\"a\"}\n \n\nbad\n{\"id\":2,\"text\":\"b\"}",
+        )
+        .unwrap();
         assert_eq!(RecordReader::count(&p).unwrap(), 3);
         assert_eq!(RecordReader::open(&p).unwrap().count(), 3);
     }
@@ -468,7 +491,10 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
-        let ids: Vec<&str> = r.iter().map(|r| r.id.as_ref().unwrap().as_str().unwrap()).collect();
+        let ids: Vec<&str> = r
+            .iter()
+            .map(|r| r.id.as_ref().unwrap().as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["a.MD", "b.txt", "sub/c.txt"]);
         assert_eq!(r[0].content.as_ref().unwrap().text, "A");
         assert!(r[2].content.as_ref().unwrap_err().contains("UTF-8"));

@@ -140,7 +140,11 @@ impl Models {
         }
         self.clock += 1;
         let now = self.clock;
-        if let Some(i) = self.loaded.iter().position(|l| l.reference == route.reference) {
+        if let Some(i) = self
+            .loaded
+            .iter()
+            .position(|l| l.reference == route.reference)
+        {
             self.loaded[i].last_used = now;
             return Ok(&self.loaded[i].translator);
         }

@@ -178,7 +178,10 @@ pub fn record_key(record: &Value) -> String {
 fn remove_ranges(path: &Path, ranges: &[(u64, u64)]) -> Result<()> {
     let io = |e| Error::io(format!("cannot rewrite output {}", path.display()), e);
     let bytes = std::fs::read(path).map_err(io)?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tolk-rewrite-{}", std::process::id()));
     let tmp_path = dir.join(name);
@@ -213,7 +216,8 @@ mod tests {
             assert_eq!(r, Resumed::default());
             log.append(&json!({"id": "a", "translation": "x"})).unwrap();
             log.append(&json!({"id": 2, "error": "boom"})).unwrap();
-            log.append(&json!({"line": 9, "error": "bad json"})).unwrap();
+            log.append(&json!({"line": 9, "error": "bad json"}))
+                .unwrap();
         }
         // A write cut short by a kill.
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();

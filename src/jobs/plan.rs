@@ -1,6 +1,9 @@
 //! Which language each part of a document is in: the document is cut into paragraphs (runs of
-//! non-blank lines), the document's language is taken from the record, the job's `--from`, or
-//! detection, and a paragraph that is clearly in another language gets its own.
+//! non-blank lines). A language given by the record or the job's `--from` holds for all of
+//! them. Otherwise each paragraph of at least [`MIN_LETTERS_FOR_OWN_LANGUAGE`] letters that is
+//! reliably detected keeps its language; the document's language is the one with the most
+//! letters among those (the whole text's detection when there are none), and the other
+//! paragraphs take it.
 //!
 //! This module sees text and language codes only; which model serves a language is decided by
 //! the caller. It must never lose text: the paragraphs and the blank runs between them always
@@ -11,6 +14,12 @@ pub trait Identify {
     /// The language (ISO 639-1, as the registry spells it) and whether the call is reliable;
     /// `None` when nothing can be said.
     fn identify(&self, text: &str) -> Option<(String, bool)>;
+}
+
+impl Identify for crate::detect::Detector {
+    fn identify(&self, text: &str) -> Option<(String, bool)> {
+        self.detect(text).map(|d| (d.lang.to_string(), d.reliable))
+    }
 }
 
 /// A paragraph needs at least this many letters before it may differ from its document's
@@ -54,15 +63,9 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undetected;
 
-/// Plan `text`: with `given` (the record's or the job's language) every paragraph is in it;
-/// otherwise the document's language is detected and paragraphs reliably detected as another
-/// language (with at least [`MIN_LETTERS_FOR_OWN_LANGUAGE`] letters) keep theirs. Errors when
-/// the text has letters but no language can be told.
-pub fn plan(
-    text: &str,
-    given: Option<&str>,
-    identify: &dyn Identify,
-) -> Result<Plan, Undetected> {
+/// Plan `text` (see the module docs). Errors when the text has letters but no language can be
+/// told.
+pub fn plan(text: &str, given: Option<&str>, identify: &dyn Identify) -> Result<Plan, Undetected> {
     let pieces = split_paragraphs(text);
     let has_letters = |s: &str| s.chars().any(char::is_alphabetic);
     if !has_letters(text) {
@@ -83,28 +86,65 @@ pub fn plan(
                 .collect(),
         });
     }
-    let doc_lang = match given {
-        Some(l) => l.to_string(),
+    let letters = |s: &str| s.chars().filter(|c| c.is_alphabetic()).count();
+    if let Some(lang) = given {
+        let parts = pieces
+            .into_iter()
+            .map(|(t, gap)| match gap {
+                true => Part::Gap(t.to_string()),
+                false => Part::Paragraph {
+                    text: t.to_string(),
+                    lang: has_letters(t).then(|| lang.to_string()),
+                },
+            })
+            .collect();
+        return Ok(Plan {
+            lang: Some(lang.to_string()),
+            parts,
+        });
+    }
+    // Paragraphs long enough to be told apart keep a reliable detection of their own.
+    let own: Vec<Option<String>> = pieces
+        .iter()
+        .map(|&(t, gap)| {
+            if gap || letters(t) < MIN_LETTERS_FOR_OWN_LANGUAGE {
+                return None;
+            }
+            identify
+                .identify(t)
+                .and_then(|(l, reliable)| reliable.then_some(l))
+        })
+        .collect();
+    // The document's language: the one with the most letters among those paragraphs, else
+    // what the whole text looks like.
+    let mut weight: Vec<(&str, usize)> = Vec::new();
+    for (&(t, _), lang) in pieces.iter().zip(&own) {
+        if let Some(l) = lang {
+            match weight.iter_mut().find(|(w, _)| w == l) {
+                Some((_, n)) => *n += letters(t),
+                None => weight.push((l, letters(t))),
+            }
+        }
+    }
+    let majority = weight
+        .iter()
+        .fold(None::<(&str, usize)>, |best, &(l, n)| match best {
+            Some((_, m)) if m >= n => best,
+            _ => Some((l, n)),
+        })
+        .map(|(l, _)| l.to_string());
+    let doc_lang = match majority {
+        Some(l) => l,
         None => identify.identify(text).map(|(l, _)| l).ok_or(Undetected)?,
     };
     let parts = pieces
         .into_iter()
-        .map(|(t, gap)| {
+        .zip(own)
+        .map(|((t, gap), own)| {
             if gap {
                 return Part::Gap(t.to_string());
             }
-            let lang = if !has_letters(t) {
-                None
-            } else if given.is_none()
-                && t.chars().filter(|c| c.is_alphabetic()).count() >= MIN_LETTERS_FOR_OWN_LANGUAGE
-            {
-                match identify.identify(t) {
-                    Some((l, true)) => Some(l),
-                    _ => Some(doc_lang.clone()),
-                }
-            } else {
-                Some(doc_lang.clone())
-            };
+            let lang = has_letters(t).then(|| own.unwrap_or_else(|| doc_lang.clone()));
             Part::Paragraph {
                 text: t.to_string(),
                 lang,
@@ -220,7 +260,8 @@ mod tests {
 
     #[test]
     fn given_languages_win_and_mixed_documents_are_split() {
-        let da = "Den danske regering har i dag fremlagt et forslag om skøn og støtte til landbruget i år.";
+        let da = "Den danske regering har i dag fremlagt et forslag om skøn og støtte til landbruget i år. \
+                  Forslaget skal behandles i Folketinget i næste uge.";
         let de = "Die Bundesregierung hat heute einen Vorschlag zur Förderung der Straßen vorgelegt, sagte er.";
         let text = format!("{da}\n\n{de}\n\nKort: ø\n");
         let p = plan(&text, None, &Fake).unwrap();
@@ -236,6 +277,18 @@ mod tests {
 
         let p = plan(&text, Some("sv"), &Fake).unwrap();
         assert_eq!(p.languages(), ["sv"]);
+
+        // The language with the most letters is the document's.
+        let text = format!("{de}\n\n{da}\n");
+        assert_eq!(
+            plan(&text, None, &Fake).unwrap().lang.as_deref(),
+            Some("da")
+        );
+        let text = format!("{de} {de}\n\n{da}\n");
+        assert_eq!(
+            plan(&text, None, &Fake).unwrap().lang.as_deref(),
+            Some("de")
+        );
     }
 
     #[test]

@@ -119,15 +119,26 @@ pub fn run_job(
             continue;
         }
         let len = record.content.as_ref().map_or(0, |d| d.text.len());
-        if !window.is_empty() && (window.len() >= opts.window_docs.max(1) || chars + len > opts.window_chars) {
-            process_window(std::mem::take(&mut window), out, models, identify, opts, &mut |e| emit(e, &mut report))?;
+        if !window.is_empty()
+            && (window.len() >= opts.window_docs.max(1) || chars + len > opts.window_chars)
+        {
+            process_window(
+                std::mem::take(&mut window),
+                out,
+                models,
+                identify,
+                opts,
+                &mut |e| emit(e, &mut report),
+            )?;
             chars = 0;
         }
         chars += len;
         window.push(record);
     }
     if !window.is_empty() {
-        process_window(window, out, models, identify, opts, &mut |e| emit(e, &mut report))?;
+        process_window(window, out, models, identify, opts, &mut |e| {
+            emit(e, &mut report)
+        })?;
     }
     Ok(report)
 }
@@ -178,7 +189,12 @@ fn process_window(
     for (d, w) in work.iter_mut().enumerate() {
         let Some(plan) = &w.plan else { continue };
         for (p, part) in plan.parts.iter().enumerate() {
-            let Part::Paragraph { lang: Some(lang), .. } = part else { continue };
+            let Part::Paragraph {
+                lang: Some(lang), ..
+            } = part
+            else {
+                continue;
+            };
             if lang == TARGET_LANGUAGE {
                 continue;
             }
@@ -189,15 +205,20 @@ fn process_window(
                     .1
                     .push((d, p, lang.clone())),
                 Err(e) => {
-                    w.error.get_or_insert(format!("{e} (models that would serve '{lang}': {})", models.serving(lang)));
+                    w.error.get_or_insert(format!(
+                        "{e} (models that would serve '{lang}': {})",
+                        models.serving(lang)
+                    ));
                 }
             }
         }
     }
 
     for (reference, (route, units)) in groups {
-        let units: Vec<(usize, usize, String)> =
-            units.into_iter().filter(|(d, _, _)| work[*d].error.is_none()).collect();
+        let units: Vec<(usize, usize, String)> = units
+            .into_iter()
+            .filter(|(d, _, _)| work[*d].error.is_none())
+            .collect();
         if units.is_empty() {
             continue;
         }
@@ -206,7 +227,9 @@ fn process_window(
             Err(e) => {
                 for (d, _, lang) in &units {
                     let hint = models.serving(lang);
-                    work[*d].error.get_or_insert(format!("{e} (models that would serve '{lang}': {hint})"));
+                    work[*d]
+                        .error
+                        .get_or_insert(format!("{e} (models that would serve '{lang}': {hint})"));
                 }
                 continue;
             }
@@ -214,10 +237,12 @@ fn process_window(
         let docs_of = |units: &[(usize, usize, String)], work: &[Work]| -> Vec<Document> {
             units
                 .iter()
-                .map(|(d, p, lang)| match &work[*d].plan.as_ref().expect("planned").parts[*p] {
-                    Part::Paragraph { text, .. } => segment_lang(text, Some(lang)),
-                    Part::Gap(_) => Document::default(),
-                })
+                .map(
+                    |(d, p, lang)| match &work[*d].plan.as_ref().expect("planned").parts[*p] {
+                        Part::Paragraph { text, .. } => segment_lang(text, Some(lang)),
+                        Part::Gap(_) => Document::default(),
+                    },
+                )
                 .collect()
         };
         let segmented = docs_of(&units, &work);
@@ -233,8 +258,17 @@ fn process_window(
                 for ((d, p, _), doc) in units.iter().zip(&segmented) {
                     let n = doc.sentence_count();
                     let sources: Vec<&str> = doc.sentences().collect();
-                    let share = sources.iter().map(|s| s.len()).sum::<usize>() as f64 / total_chars as f64;
-                    put_back(&mut work[*d], *p, doc, &sources, &texts[at..at + n], &reference, seconds * share);
+                    let share =
+                        sources.iter().map(|s| s.len()).sum::<usize>() as f64 / total_chars as f64;
+                    put_back(
+                        &mut work[*d],
+                        *p,
+                        doc,
+                        &sources,
+                        &texts[at..at + n],
+                        &reference,
+                        seconds * share,
+                    );
                     at += n;
                 }
             }
@@ -246,7 +280,8 @@ fn process_window(
                 }
                 for (d, us) in by_doc {
                     let started = Instant::now();
-                    let sources: Vec<&str> = us.iter().flat_map(|&u| segmented[u].sentences()).collect();
+                    let sources: Vec<&str> =
+                        us.iter().flat_map(|&u| segmented[u].sentences()).collect();
                     match translator.translate_counted(&sources, opts.batching, &mut |_| {}) {
                         Ok((texts, counts)) => {
                             emit(Event::Tokens(counts));
@@ -256,12 +291,22 @@ fn process_window(
                                 let doc = &segmented[u];
                                 let n = doc.sentence_count();
                                 let src: Vec<&str> = doc.sentences().collect();
-                                put_back(&mut work[d], units[u].1, doc, &src, &texts[at..at + n], &reference, seconds);
+                                put_back(
+                                    &mut work[d],
+                                    units[u].1,
+                                    doc,
+                                    &src,
+                                    &texts[at..at + n],
+                                    &reference,
+                                    seconds,
+                                );
                                 at += n;
                             }
                         }
                         Err(e) => {
-                            work[d].error.get_or_insert(format!("translation with `{reference}` failed: {e}"));
+                            work[d].error.get_or_insert(format!(
+                                "translation with `{reference}` failed: {e}"
+                            ));
                         }
                     }
                 }
@@ -278,24 +323,47 @@ fn process_window(
 }
 
 /// Decide the languages of a document.
-fn plan_doc(doc: &Doc, opts: &JobOptions, identify: &dyn Identify) -> std::result::Result<Plan, String> {
-    let given = doc.lang.as_deref().or(opts.from.as_deref()).map(normalize_lang);
+fn plan_doc(
+    doc: &Doc,
+    opts: &JobOptions,
+    identify: &dyn Identify,
+) -> std::result::Result<Plan, String> {
+    let given = doc
+        .lang
+        .as_deref()
+        .or(opts.from.as_deref())
+        .map(normalize_lang);
     plan(&doc.text, given.as_deref(), identify).map_err(|_| {
         "the language could not be told (too little text?); give the record a \"lang\" or pass --from".to_string()
     })
 }
 
 /// Store the translation of paragraph `p` of a document.
-fn put_back(w: &mut Work, p: usize, doc: &Document, sources: &[&str], texts: &[String], reference: &str, seconds: f64) {
+fn put_back(
+    w: &mut Work,
+    p: usize,
+    doc: &Document,
+    sources: &[&str],
+    texts: &[String],
+    reference: &str,
+    seconds: f64,
+) {
     // A sentence the model translated to nothing keeps its source, so no text goes missing.
     let texts: Vec<&str> = texts
         .iter()
         .zip(sources)
-        .map(|(t, s)| if t.trim().is_empty() { s.trim() } else { t.as_str() })
+        .map(|(t, s)| {
+            if t.trim().is_empty() {
+                s.trim()
+            } else {
+                t.as_str()
+            }
+        })
         .collect();
     match doc.reassemble(&texts) {
         Ok(text) => {
-            w.translated.insert(p, text.trim_end_matches('\n').to_string());
+            w.translated
+                .insert(p, text.trim_end_matches('\n').to_string());
         }
         Err(e) => {
             w.error.get_or_insert(e.to_string());
@@ -344,7 +412,10 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
         rec.insert("lang".into(), plan.lang.clone().into());
     }
     let mut timings = Map::new();
-    timings.insert("translate_ms".into(), json!((w.translate_seconds * 1000.0).round()));
+    timings.insert(
+        "translate_ms".into(),
+        json!((w.translate_seconds * 1000.0).round()),
+    );
     let mut used = Map::new();
     if !w.models.is_empty() {
         used.insert("translate".into(), json!(w.models));
@@ -355,17 +426,25 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
             used.insert("summarize".into(), reference.into());
             let started = Instant::now();
             match models.summarizer() {
-                Some(Ok(model)) => match summarize::summarize(model, text, &opts.summary, &mut |_| {}) {
-                    Ok(s) => summary = s.text.into(),
-                    Err(e) => error = Some(format!("summarizing failed: {e}")),
-                },
+                Some(Ok(model)) => {
+                    match summarize::summarize(model, text, &opts.summary, &mut |_| {}) {
+                        Ok(s) => summary = s.text.into(),
+                        Err(e) => error = Some(format!("summarizing failed: {e}")),
+                    }
+                }
                 Some(Err(e)) => error = Some(e),
                 None => {}
             }
-            timings.insert("summarize_ms".into(), json!((started.elapsed().as_secs_f64() * 1000.0).round()));
+            timings.insert(
+                "summarize_ms".into(),
+                json!((started.elapsed().as_secs_f64() * 1000.0).round()),
+            );
         }
     }
-    rec.insert("translation".into(), translation.map_or(Value::Null, Value::String));
+    rec.insert(
+        "translation".into(),
+        translation.map_or(Value::Null, Value::String),
+    );
     rec.insert("summary".into(), summary);
     rec.insert("models".into(), Value::Object(used));
     rec.insert("timings".into(), Value::Object(timings));

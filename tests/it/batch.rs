@@ -42,7 +42,11 @@ fn one_shot(repo: &str, text: &str, extra: &[&str]) -> String {
         .write_stdin(text)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -76,13 +80,22 @@ fn records_match_one_shot_translations_and_bad_records_fail_alone() {
         "{not json".to_string(),
         serde_json::json!({"id": "e", "text": ""}).to_string(),
         serde_json::json!({"id": "a", "text": "again"}).to_string(),
-        serde_json::json!({"id": "en", "text": "The ministers met on Monday.\n", "lang": "en"}).to_string(),
+        serde_json::json!({"id": "en", "text": "The ministers met on Monday.\n", "lang": "en"})
+            .to_string(),
         serde_json::json!({"id": 7, "text": doc(1)}).to_string(),
         serde_json::json!({"id": "stars", "text": "***\n"}).to_string(),
     ];
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let run = tolk()
-        .args(["batch", "--quiet", "--from", "da", "--no-summary", "--window-docs", "2"])
+        .args([
+            "batch",
+            "--quiet",
+            "--from",
+            "da",
+            "--no-summary",
+            "--window-docs",
+            "2",
+        ])
         .args(["--model", &model("tiny-st"), "-o"])
         .arg(&out)
         .arg(&input)
@@ -90,8 +103,14 @@ fn records_match_one_shot_translations_and_bad_records_fail_alone() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "failures give exit 1: {stderr}");
-    assert!(stderr.contains("duplicate record id:\"a\" at line 4"), "{stderr}");
-    assert!(stderr.contains("1 records failed and 1 duplicate"), "{stderr}");
+    assert!(
+        stderr.contains("duplicate record id:\"a\" at line 4"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 records failed and 1 duplicate"),
+        "{stderr}"
+    );
     let recs = read_records(&out);
     let ids: Vec<String> = recs.iter().map(|r| r["id"].to_string()).collect();
     assert_eq!(ids, ["\"a\"", "null", "\"e\"", "\"en\"", "7", "\"stars\""]);
@@ -102,22 +121,42 @@ fn records_match_one_shot_translations_and_bad_records_fail_alone() {
     assert!(recs[0]["timings"]["translate_ms"].is_number());
     assert!(recs[0].get("error").is_none());
     assert_eq!(recs[1]["line"], 2);
-    assert!(recs[1]["error"].as_str().unwrap().contains("line 2 is not valid JSON"));
+    assert!(recs[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("line 2 is not valid JSON"));
     assert_eq!(recs[2]["translation"], "");
     assert_eq!(recs[3]["translation"], "The ministers met on Monday.\n");
-    assert!(recs[3]["models"].get("translate").is_none(), "English is not translated");
+    assert!(
+        recs[3]["models"].get("translate").is_none(),
+        "English is not translated"
+    );
     assert_eq!(recs[4]["translation"], one_shot("tiny-st", &doc(1), &[]));
     assert_eq!(recs[5]["translation"], "***\n");
     assert!(recs.iter().all(|r| r["summary"].is_null()));
 
     // Running again changes nothing: every record is done.
     let again = tolk()
-        .args(["batch", "--quiet", "--from", "da", "--no-summary", "--model", &model("tiny-st"), "-o"])
+        .args([
+            "batch",
+            "--quiet",
+            "--from",
+            "da",
+            "--no-summary",
+            "--model",
+            &model("tiny-st"),
+            "-o",
+        ])
         .arg(&out)
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(read_records(&out).len(), 6, "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(
+        read_records(&out).len(),
+        6,
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 #[test]
@@ -152,7 +191,12 @@ fn a_killed_job_resumes_without_losing_or_repeating_records() {
     tolk().args(args(&full, "16")).assert().success();
     let expected: BTreeMap<String, Value> = read_records(&full)
         .into_iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r["translation"].clone()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["translation"].clone(),
+            )
+        })
         .collect();
     assert_eq!(expected.len(), n);
 
@@ -168,7 +212,9 @@ fn a_killed_job_resumes_without_losing_or_repeating_records() {
         .unwrap();
     let started = Instant::now();
     loop {
-        let written = std::fs::read_to_string(&part).map(|t| t.lines().count()).unwrap_or(0);
+        let written = std::fs::read_to_string(&part)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
         if written >= 5 || started.elapsed() > Duration::from_secs(120) {
             break;
         }
@@ -177,10 +223,16 @@ fn a_killed_job_resumes_without_losing_or_repeating_records() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let before = read_records(&part).len();
-    assert!(before >= 5 && before < n, "killed with {before} of {n} records written");
+    assert!(
+        before >= 5 && before < n,
+        "killed with {before} of {n} records written"
+    );
     // And a record cut off in the middle of its write.
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(&part).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&part)
+        .unwrap();
     f.write_all(b"{\"id\":\"d89\",\"transla").unwrap();
     drop(f);
 
@@ -189,7 +241,10 @@ fn a_killed_job_resumes_without_losing_or_repeating_records() {
     let mut got: BTreeMap<String, Value> = BTreeMap::new();
     for r in recs {
         let id = r["id"].as_str().unwrap().to_string();
-        assert!(got.insert(id.clone(), r["translation"].clone()).is_none(), "{id} written twice");
+        assert!(
+            got.insert(id.clone(), r["translation"].clone()).is_none(),
+            "{id} written twice"
+        );
     }
     assert_eq!(got, expected);
 }
@@ -204,7 +259,14 @@ fn summaries_come_from_the_summary_model() {
     let out = dir.path().join("out.jsonl");
     let t5 = fixture("t5/tiny-gated-tied").display().to_string();
     tolk()
-        .args(["batch", "--quiet", "--from", "da", "--model", &model("tiny-st")])
+        .args([
+            "batch",
+            "--quiet",
+            "--from",
+            "da",
+            "--model",
+            &model("tiny-st"),
+        ])
         .args(["--summary-model", &t5, "--max-new-tokens", "12", "-o"])
         .arg(&out)
         .arg(&input)
@@ -228,7 +290,11 @@ fn huge_documents_pass_whole() {
     let paragraph = "The ministers met again on Monday, and they will meet again next week.\n\n";
     let big: String = paragraph.repeat((5 << 20) / paragraph.len() + 1);
     assert!(big.len() > 5 << 20);
-    std::fs::write(&input, serde_json::json!({"id": "big", "text": big, "lang": "en"}).to_string()).unwrap();
+    std::fs::write(
+        &input,
+        serde_json::json!({"id": "big", "text": big, "lang": "en"}).to_string(),
+    )
+    .unwrap();
     let out = dir.path().join("out.jsonl");
     tolk()
         .args(["batch", "--quiet", "--no-summary", "-o"])
@@ -242,10 +308,22 @@ fn huge_documents_pass_whole() {
 
     // A long foreign document is translated in many batches, paragraph order kept.
     let da: String = (0..300).map(doc).collect::<Vec<_>>().join("\n");
-    std::fs::write(&input, serde_json::json!({"id": "long", "text": da}).to_string()).unwrap();
+    std::fs::write(
+        &input,
+        serde_json::json!({"id": "long", "text": da}).to_string(),
+    )
+    .unwrap();
     let out2 = dir.path().join("out2.jsonl");
     tolk()
-        .args(["batch", "--quiet", "--no-summary", "--from", "da", "--batch-tokens", "64"])
+        .args([
+            "batch",
+            "--quiet",
+            "--no-summary",
+            "--from",
+            "da",
+            "--batch-tokens",
+            "64",
+        ])
         .args(["--max-new-tokens", "6", "--model", &model("tiny-st"), "-o"])
         .arg(&out2)
         .arg(&input)
@@ -264,7 +342,11 @@ fn cache_repo(hf_home: &Path, name: &str, repo: &str) {
     let snap = root.join("snapshots/0000000000000000000000000000000000000001");
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(root.join("refs")).unwrap();
-    std::fs::write(root.join("refs/main"), "0000000000000000000000000000000000000001").unwrap();
+    std::fs::write(
+        root.join("refs/main"),
+        "0000000000000000000000000000000000000001",
+    )
+    .unwrap();
     for entry in std::fs::read_dir(fixture(&format!("marian/{repo}"))).unwrap() {
         let entry = entry.unwrap();
         if !entry.file_name().to_string_lossy().starts_with("golden") {
@@ -296,6 +378,8 @@ fn languages_are_detected_and_routed_through_the_registry() {
     std::fs::write(reg.join("de.toml"), entry("tiny-de", "de")).unwrap();
     let da = format!("{} {}", DA[1], DA[2]);
     let mixed = format!("{da}\n\n{DE}\n");
+    // The language with the most letters is the document's.
+    let mixed = format!("{} {}\n\n{mixed}", DA[4], DA[1]);
     let fi = "Yhdysvaltojen ja Venäjän puolustusministerit keskustelivat perjantaina ensimmäistä \
               kertaa yli vuoteen, kertoi Pentagon.";
     let docs = [
@@ -307,26 +391,50 @@ fn languages_are_detected_and_routed_through_the_registry() {
         serde_json::json!({"id": "given", "text": DE, "lang": "da"}),
     ];
     let input = dir.path().join("in.jsonl");
-    std::fs::write(&input, docs.iter().map(|d| d.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &input,
+        docs.iter()
+            .map(|d| d.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
     let out = dir.path().join("out.jsonl");
     let run = tolk()
         .env("HF_HOME", &hf)
-        .args(["batch", "--quiet", "--no-summary", "--max-new-tokens", "8", "--registry"])
+        .args([
+            "batch",
+            "--quiet",
+            "--no-summary",
+            "--max-new-tokens",
+            "8",
+            "--registry",
+        ])
         .arg(&reg)
         .arg("-o")
         .arg(&out)
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let recs: BTreeMap<String, Value> = read_records(&out)
         .into_iter()
         .map(|r| (r["id"].as_str().unwrap().to_string(), r))
         .collect();
     assert_eq!(recs["da"]["lang"], "da");
-    assert_eq!(recs["da"]["models"]["translate"], serde_json::json!(["tolk-test/tiny-da"]));
+    assert_eq!(
+        recs["da"]["models"]["translate"],
+        serde_json::json!(["tolk-test/tiny-da"])
+    );
     assert_eq!(recs["de"]["lang"], "de");
-    assert_eq!(recs["de"]["models"]["translate"], serde_json::json!(["tolk-test/tiny-de"]));
+    assert_eq!(
+        recs["de"]["models"]["translate"],
+        serde_json::json!(["tolk-test/tiny-de"])
+    );
     assert_eq!(recs["mixed"]["lang"], "da");
     assert_eq!(recs["mixed"]["langs"], serde_json::json!(["da", "de"]));
     let mut used: Vec<&str> = recs["mixed"]["models"]["translate"]
@@ -339,17 +447,33 @@ fn languages_are_detected_and_routed_through_the_registry() {
     assert_eq!(used, ["tolk-test/tiny-da", "tolk-test/tiny-de"]);
     // Each paragraph of the mixed document is translated by its own model.
     let mixed_out = recs["mixed"]["translation"].as_str().unwrap();
-    let (first, second) = mixed_out.split_once("\n\n").unwrap();
-    assert_eq!(first, recs["da"]["translation"].as_str().unwrap().trim_end());
-    assert_eq!(second.trim_end(), recs["de"]["translation"].as_str().unwrap().trim_end());
+    let paragraphs: Vec<&str> = mixed_out.split("\n\n").collect();
+    assert_eq!(paragraphs.len(), 3);
+    assert_eq!(
+        paragraphs[1],
+        recs["da"]["translation"].as_str().unwrap().trim_end()
+    );
+    assert_eq!(
+        paragraphs[2].trim_end(),
+        recs["de"]["translation"].as_str().unwrap().trim_end()
+    );
     assert_eq!(recs["en"]["lang"], "en");
     assert!(recs["en"]["models"].get("translate").is_none());
     // Finnish's registry model is not in the offline cache: a clear error naming the language
     // and the models that would serve it; the other records are unaffected.
     assert_eq!(recs["fi"]["lang"], "fi");
     let err = recs["fi"]["error"].as_str().unwrap();
-    assert!(err.contains("'fi'") && err.contains("Helsinki-NLP/opus-mt-fi-en"), "{err}");
+    assert!(
+        err.contains("'fi'") && err.contains("Helsinki-NLP/opus-mt-fi-en"),
+        "{err}"
+    );
     assert_eq!(recs["given"]["lang"], "da");
-    assert_eq!(recs["given"]["models"]["translate"], serde_json::json!(["tolk-test/tiny-da"]));
-    assert_eq!(recs.values().filter(|r| r.get("error").is_some()).count(), 1);
+    assert_eq!(
+        recs["given"]["models"]["translate"],
+        serde_json::json!(["tolk-test/tiny-da"])
+    );
+    assert_eq!(
+        recs.values().filter(|r| r.get("error").is_some()).count(),
+        1
+    );
 }

@@ -1,5 +1,6 @@
 //! tolk's integration tests: one test binary, one module per concern.
 
+mod batch;
 mod bench;
 mod cli;
 mod common;
