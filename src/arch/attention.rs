@@ -553,8 +553,8 @@ pub fn regroup_memory(rows: &[u32], group: usize) -> (Vec<u32>, usize) {
         return (Vec::new(), 1);
     };
     let run = memory.iter().take_while(|&&m| m == first).count().max(1);
-    let uniform =
-        memory.len() % run == 0 && memory.chunks(run).all(|c| c.iter().all(|&m| m == c[0]));
+    let uniform = memory.len().is_multiple_of(run)
+        && memory.chunks(run).all(|c| c.iter().all(|&m| m == c[0]));
     let group = if uniform { run } else { 1 };
     (memory.iter().step_by(group).copied().collect(), group)
 }

@@ -47,7 +47,10 @@ pub fn skinny_matmul(x: &[f32], m: usize, k: usize, w: RowsRef<'_>, n: usize, ou
             block,
         } => {
             assert_eq!(values.len(), n * k, "w is not n×k");
-            assert!(block > 0 && k % block == 0, "blocks must tile the rows");
+            assert!(
+                block > 0 && k.is_multiple_of(block),
+                "blocks must tile the rows"
+            );
             assert_eq!(scales.len(), n * (k / block), "one scale per block");
         }
     }

@@ -143,6 +143,9 @@ pub fn run_job(
     Ok(report)
 }
 
+/// A paragraph to translate: (document in the window, part of its plan, language).
+type Unit = (usize, usize, String);
+
 /// A document of the window on its way to becoming a record.
 struct Work {
     record: Record,
@@ -185,7 +188,7 @@ fn process_window(
         .collect();
 
     // Which paragraphs go to which model.
-    let mut groups: BTreeMap<String, (Route, Vec<(usize, usize, String)>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (Route, Vec<Unit>)> = BTreeMap::new();
     for (d, w) in work.iter_mut().enumerate() {
         let Some(plan) = &w.plan else { continue };
         for (p, part) in plan.parts.iter().enumerate() {
@@ -215,7 +218,7 @@ fn process_window(
     }
 
     for (reference, (route, units)) in groups {
-        let units: Vec<(usize, usize, String)> = units
+        let units: Vec<Unit> = units
             .into_iter()
             .filter(|(d, _, _)| work[*d].error.is_none())
             .collect();
@@ -234,7 +237,7 @@ fn process_window(
                 continue;
             }
         };
-        let docs_of = |units: &[(usize, usize, String)], work: &[Work]| -> Vec<Document> {
+        let docs_of = |units: &[Unit], work: &[Work]| -> Vec<Document> {
             units
                 .iter()
                 .map(

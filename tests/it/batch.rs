@@ -63,7 +63,7 @@ const DA: &[&str] = &[
 fn doc(i: usize) -> String {
     let a = DA[i % DA.len()];
     let b = DA[(i * 7 + 3) % DA.len()];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         format!("{a} {b}\n\n{b}\n")
     } else {
         format!("{a}\n")
