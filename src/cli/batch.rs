@@ -14,7 +14,7 @@ use tolk::jobs::output::OutputLog;
 use tolk::jobs::run::{run_job, Event, JobOptions};
 use tolk::pipeline::summarize::{Bound, DecodeOverrides, SummaryOptions};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions};
-use tolk::registry::{normalize_lang, Registry};
+use tolk::registry::{is_valid_code, normalize_lang, Registry};
 
 use super::args::BatchArgs;
 use super::set_threads;
@@ -39,7 +39,15 @@ pub fn run(a: BatchArgs) -> Result<()> {
     };
     let from = match a.from.as_str() {
         "auto" => None,
-        code => Some(normalize_lang(code)),
+        code => {
+            let lang = normalize_lang(code);
+            if !is_valid_code(&lang) {
+                anyhow::bail!(
+                    "--from {code}: not a language code; give an ISO 639-1 code (da, de, zh, ...) or auto"
+                );
+            }
+            Some(lang)
+        }
     };
     let summary_model = if a.no_summary {
         None
