@@ -7,6 +7,8 @@ use super::{
     last_tokens, log_softmax_in_place, processors, row_ids, EarlyStopping, GenerationConfig,
     Hypothesis, Seq2Seq,
 };
+use rayon::prelude::*;
+
 use crate::error::Result;
 
 /// The score transformers gives impossible or unused beams.
@@ -84,12 +86,16 @@ pub(super) fn search<M: Seq2Seq>(
             .iter()
             .flat_map(|&s| searches[s].running.iter().map(|b| &b.tokens));
         let tokens = last_tokens(histories, device)?;
-        let logits: Vec<Vec<f32>> = model.step(&mut state, &tokens)?.to_vec2()?;
+        let mut logits: Vec<Vec<f32>> = model.step(&mut state, &tokens)?.to_vec2()?;
+        // Rows are independent: normalise them on all cores (the exp pass is the costly part).
+        logits
+            .par_iter_mut()
+            .for_each(|row| log_softmax_in_place(row));
         let mut next_rows = Vec::with_capacity(active.len() * nb);
         let mut still_active = Vec::with_capacity(active.len());
         for (pos, &s) in active.iter().enumerate() {
             let search = &mut searches[s];
-            let rows = &logits[pos * nb..(pos + 1) * nb];
+            let rows = &mut logits[pos * nb..(pos + 1) * nb];
             let parents = step_sentence(search, rows, cfg, cur_len, keep_k, vocab);
             cur_len_check(search, cfg, cur_len + 1, max_length);
             if !search.done {
@@ -118,7 +124,7 @@ pub(super) fn search<M: Seq2Seq>(
 /// Advance one sentence by one token. Returns, for each new running beam, its parent beam.
 fn step_sentence(
     search: &mut Search,
-    rows: &[Vec<f32>],
+    rows: &mut [Vec<f32>],
     cfg: &GenerationConfig,
     cur_len: usize,
     keep_k: usize,
@@ -126,17 +132,17 @@ fn step_sentence(
 ) -> Vec<usize> {
     let nb = cfg.num_beams;
     let max_length = cfg.effective_max_length();
-    let mut scored: Vec<Vec<f32>> = Vec::with_capacity(nb);
-    for (beam, row) in search.running.iter().zip(rows) {
-        let mut lp = row.clone();
-        log_softmax_in_place(&mut lp);
-        processors::process(cfg, &mut lp, &beam.tokens);
-        for x in lp.iter_mut() {
-            *x += beam.score;
-        }
-        scored.push(lp);
+    // `rows` hold log-probabilities already; the processors edit them in place, and each
+    // candidate's score is its beam's score plus its log-probability.
+    for (beam, row) in search.running.iter().zip(rows.iter_mut()) {
+        processors::process(cfg, row, &beam.tokens);
     }
-    let top = top_k(scored.iter().flatten().copied(), keep_k);
+    let scored = search
+        .running
+        .iter()
+        .zip(rows.iter())
+        .flat_map(|(beam, row)| row.iter().map(move |&x| x + beam.score));
+    let top = top_k(scored, keep_k);
     let candidates: Vec<(usize, Beam, bool)> = top
         .iter()
         .map(|&(idx, score)| {
