@@ -38,3 +38,26 @@ pub fn set_threads(threads: Option<usize>) {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tolk::registry::{Registry, Task};
+
+    #[test]
+    fn the_default_summarizer_is_the_registrys() {
+        let registry = Registry::builtin().unwrap();
+        let entry = registry.default_for(Task::Summarize).unwrap();
+        assert_eq!(entry.model_ref().as_deref(), Some(super::DEFAULT_SUMMARY_MODEL));
+    }
+
+    #[test]
+    fn the_default_translator_serves_danish() {
+        let registry = Registry::builtin().unwrap();
+        let entry = registry.translator_for("da", "en").unwrap();
+        assert_eq!(
+            entry.model_ref().as_deref(),
+            Some("Helsinki-NLP/opus-mt-da-en"),
+            "tolk translate's default --model"
+        );
+    }
+}
