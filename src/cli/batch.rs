@@ -141,7 +141,6 @@ pub fn run(a: BatchArgs) -> Result<()> {
                 let secs = started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!("{:.0} tok/s", generated as f64 / secs));
             }
-            Event::Sentences(_) => {}
         },
     )?;
     bar.finish_and_clear();

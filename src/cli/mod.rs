@@ -47,7 +47,10 @@ mod tests {
     fn the_default_summarizer_is_the_registrys() {
         let registry = Registry::builtin().unwrap();
         let entry = registry.default_for(Task::Summarize).unwrap();
-        assert_eq!(entry.model_ref().as_deref(), Some(super::DEFAULT_SUMMARY_MODEL));
+        assert_eq!(
+            entry.model_ref().as_deref(),
+            Some(super::DEFAULT_SUMMARY_MODEL)
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::plan::{plan, Identify, Part, Plan};
 use crate::error::Result;
 use crate::pipeline::segment::{segment_lang, Document};
 use crate::pipeline::summarize::{self, SummaryOptions};
-use crate::pipeline::translate::{BatchOptions, TokenCounts};
+use crate::pipeline::translate::{BatchOptions, TokenCounts, Translator};
 use crate::registry::normalize_lang;
 
 /// How a job runs.
@@ -59,8 +59,6 @@ pub enum Event {
     Duplicate { key: String, line: Option<usize> },
     /// The model did this much more work.
     Tokens(TokenCounts),
-    /// Sentences translated (for fine-grained progress).
-    Sentences(usize),
 }
 
 /// The totals of a run.
@@ -98,7 +96,6 @@ pub fn run_job(
                 report.counts.source_tokens += c.source_tokens;
                 report.counts.generated_tokens += c.generated_tokens;
             }
-            Event::Sentences(_) => {}
         }
         on_event(&e);
     };
@@ -237,81 +234,33 @@ fn process_window(
                 continue;
             }
         };
-        let docs_of = |units: &[Unit], work: &[Work]| -> Vec<Document> {
-            units
-                .iter()
-                .map(
-                    |(d, p, lang)| match &work[*d].plan.as_ref().expect("planned").parts[*p] {
-                        Part::Paragraph { text, .. } => segment_lang(text, Some(lang)),
-                        Part::Gap(_) => Document::default(),
-                    },
-                )
-                .collect()
+        let segmented: Vec<Document> = units
+            .iter()
+            .map(
+                |(d, p, lang)| match &work[*d].plan.as_ref().expect("planned").parts[*p] {
+                    Part::Paragraph { text, .. } => segment_lang(text, Some(lang)),
+                    Part::Gap(_) => Document::default(),
+                },
+            )
+            .collect();
+        let group = Group {
+            translator,
+            reference: &reference,
+            units: &units,
+            segmented: &segmented,
         };
-        let segmented = docs_of(&units, &work);
-        let started = Instant::now();
-        let all: Vec<&str> = segmented.iter().flat_map(Document::sentences).collect();
-        let mut on_progress = |n: usize| emit(Event::Sentences(n));
-        match translator.translate_counted(&all, opts.batching, &mut on_progress) {
-            Ok((texts, counts)) => {
-                emit(Event::Tokens(counts));
-                let seconds = started.elapsed().as_secs_f64();
-                let total_chars: usize = all.iter().map(|s| s.len()).sum::<usize>().max(1);
-                let mut at = 0;
-                for ((d, p, _), doc) in units.iter().zip(&segmented) {
-                    let n = doc.sentence_count();
-                    let sources: Vec<&str> = doc.sentences().collect();
-                    let share =
-                        sources.iter().map(|s| s.len()).sum::<usize>() as f64 / total_chars as f64;
-                    put_back(
-                        &mut work[*d],
-                        *p,
-                        doc,
-                        &sources,
-                        &texts[at..at + n],
-                        &reference,
-                        seconds * share,
-                    );
-                    at += n;
-                }
+        let all: Vec<usize> = (0..units.len()).collect();
+        if group.translate(&all, &mut work, opts, emit).is_err() {
+            // Find the documents at fault: one call per document.
+            let mut by_doc: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+            for (u, (d, _, _)) in units.iter().enumerate() {
+                by_doc.entry(*d).or_default().push(u);
             }
-            Err(_) => {
-                // Find the documents at fault: one call per document.
-                let mut by_doc: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-                for (u, (d, _, _)) in units.iter().enumerate() {
-                    by_doc.entry(*d).or_default().push(u);
-                }
-                for (d, us) in by_doc {
-                    let started = Instant::now();
-                    let sources: Vec<&str> =
-                        us.iter().flat_map(|&u| segmented[u].sentences()).collect();
-                    match translator.translate_counted(&sources, opts.batching, &mut |_| {}) {
-                        Ok((texts, counts)) => {
-                            emit(Event::Tokens(counts));
-                            let seconds = started.elapsed().as_secs_f64() / us.len() as f64;
-                            let mut at = 0;
-                            for &u in &us {
-                                let doc = &segmented[u];
-                                let n = doc.sentence_count();
-                                let src: Vec<&str> = doc.sentences().collect();
-                                put_back(
-                                    &mut work[d],
-                                    units[u].1,
-                                    doc,
-                                    &src,
-                                    &texts[at..at + n],
-                                    &reference,
-                                    seconds,
-                                );
-                                at += n;
-                            }
-                        }
-                        Err(e) => {
-                            work[d].error.get_or_insert(format!(
-                                "translation with `{reference}` failed: {e}"
-                            ));
-                        }
-                    }
+            for (d, which) in by_doc {
+                if let Err(e) = group.translate(&which, &mut work, opts, emit) {
+                    work[d]
+                        .error
+                        .get_or_insert(format!("translation with `{reference}` failed: {e}"));
                 }
             }
         }
@@ -323,6 +272,58 @@ fn process_window(
         emit(Event::Written { failed });
     }
     Ok(())
+}
+
+/// The paragraphs of a window that one model translates.
+struct Group<'a> {
+    translator: &'a Translator,
+    reference: &'a str,
+    units: &'a [Unit],
+    /// `units[i]` segmented into sentences.
+    segmented: &'a [Document],
+}
+
+impl Group<'_> {
+    /// Translate the units `which` in one call (sentences of all of them in shared batches)
+    /// and store each paragraph's translation in its document.
+    fn translate(
+        &self,
+        which: &[usize],
+        work: &mut [Work],
+        opts: &JobOptions,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let sources: Vec<&str> = which
+            .iter()
+            .flat_map(|&u| self.segmented[u].sentences())
+            .collect();
+        let started = Instant::now();
+        let (texts, counts) =
+            self.translator
+                .translate_counted(&sources, opts.batching, &mut |_| {})?;
+        emit(Event::Tokens(counts));
+        let seconds = started.elapsed().as_secs_f64();
+        let total_chars = sources.iter().map(|s| s.len()).sum::<usize>().max(1) as f64;
+        let mut at = 0;
+        for &u in which {
+            let doc = &self.segmented[u];
+            let src: Vec<&str> = doc.sentences().collect();
+            let n = src.len();
+            let share = src.iter().map(|s| s.len()).sum::<usize>() as f64 / total_chars;
+            let (d, p, _) = &self.units[u];
+            put_back(
+                &mut work[*d],
+                *p,
+                doc,
+                &src,
+                &texts[at..at + n],
+                self.reference,
+                seconds * share,
+            );
+            at += n;
+        }
+        Ok(())
+    }
 }
 
 /// Decide the languages of a document.
@@ -417,7 +418,7 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
     let mut timings = Map::new();
     timings.insert(
         "translate_ms".into(),
-        json!((w.translate_seconds * 1000.0).round()),
+        json!((w.translate_seconds * 1000.0).round() as u64),
     );
     let mut used = Map::new();
     if !w.models.is_empty() {
@@ -427,8 +428,10 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
     if let Some(text) = &translation {
         if let Some(reference) = models.summary_reference().map(str::to_string) {
             used.insert("summarize".into(), reference.into());
+            // Loading (on first use) is not part of a document's time.
+            let summarizer = models.summarizer();
             let started = Instant::now();
-            match models.summarizer() {
+            match summarizer {
                 Some(Ok(model)) => {
                     match summarize::summarize(model, text, &opts.summary, &mut |_| {}) {
                         Ok(s) => summary = s.text.into(),
@@ -440,7 +443,7 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
             }
             timings.insert(
                 "summarize_ms".into(),
-                json!((started.elapsed().as_secs_f64() * 1000.0).round()),
+                json!(started.elapsed().as_millis() as u64),
             );
         }
     }
