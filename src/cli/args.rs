@@ -128,15 +128,22 @@ pub enum BenchFormat {
     Json,
 }
 
-/// Flags shared by the commands that write summaries.
+/// How long a summary may be (every command that writes summaries).
 #[derive(Debug, Args)]
-pub struct SummaryArgs {
+pub struct BoundArgs {
     /// Longest summary, in sentences (default: 3).
     #[arg(long, conflicts_with = "words")]
     pub sentences: Option<usize>,
     /// Longest summary, in words.
     #[arg(long)]
     pub words: Option<usize>,
+}
+
+/// Flags shared by the commands that write summaries.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub bound: BoundArgs,
     /// Beam size for seq2seq summarizers (default: the model's; chat models decode greedily).
     #[arg(long)]
     pub beams: Option<usize>,
@@ -247,12 +254,8 @@ pub struct BatchArgs {
     /// Translate only; records get "summary": null.
     #[arg(long)]
     pub no_summary: bool,
-    /// Longest summary, in sentences (default: 3).
-    #[arg(long, conflicts_with = "words")]
-    pub sentences: Option<usize>,
-    /// Longest summary, in words.
-    #[arg(long)]
-    pub words: Option<usize>,
+    #[command(flatten)]
+    pub bound: BoundArgs,
     /// Beam size for translation (default: the registry's, else the model's).
     #[arg(long)]
     pub beams: Option<usize>,

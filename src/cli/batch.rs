@@ -30,7 +30,7 @@ pub fn run(a: BatchArgs) -> Result<()> {
     if a.window_docs == 0 {
         anyhow::bail!("--window-docs must be at least 1");
     }
-    let bound = Bound::from_flags(a.sentences, a.words)?;
+    let bound = Bound::from_flags(a.bound.sentences, a.bound.words)?;
     let device = a.runtime.device.parse::<DeviceSpec>()?;
     let precision = parse_precision(&a.runtime.dtype)?;
     let registry = match &a.registry {

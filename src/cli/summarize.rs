@@ -28,7 +28,7 @@ struct Prepared {
 
 fn prepare(s: &SummaryArgs, r: &RuntimeArgs) -> Result<Prepared> {
     set_threads(r.threads);
-    let bound = Bound::from_flags(s.sentences, s.words)?;
+    let bound = Bound::from_flags(s.bound.sentences, s.bound.words)?;
     if s.beams == Some(0) {
         anyhow::bail!("--beams must be at least 1");
     }
