@@ -72,6 +72,8 @@ def worker_transformers(a) -> dict:
     model = MarianMTModel.from_pretrained(a.hf_dir).eval()
     dev = torch.device("cuda" if a.device == "cuda" else "cpu")
     model.to(dev)
+    if a.compute_type == "float16":
+        model.half()
     load = time.perf_counter() - t0
     sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     out = []
@@ -130,6 +132,10 @@ def worker(a) -> None:
 
 # ------------------------------------------------------------------ driver
 
+class EngineFailed(RuntimeError):
+    """One engine's process failed; the others are still measured."""
+
+
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[dict, float, float]:
     """Run one engine process: its last stdout line as JSON, wall seconds, and its own peak RSS
     in MiB (ru_maxrss from os.wait4)."""
@@ -144,7 +150,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[dict, float, 
         wall = time.perf_counter() - t
         if p.returncode != 0:
             err.seek(0)
-            sys.exit(f"{' '.join(cmd[:4])} failed ({p.returncode}):\n{err.read()[-4000:]}")
+            raise EngineFailed(f"{' '.join(cmd[:4])} failed ({p.returncode}):\n{err.read()[-4000:]}")
     try:
         doc = json.loads(out)  # tolk bench: one pretty-printed object
     except json.JSONDecodeError:
@@ -214,7 +220,14 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+    gpu = None
+    try:
+        q = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                            "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        gpu = q.stdout.strip().splitlines()[0] if q.returncode == 0 and q.stdout.strip() else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"cpu": cpu, "gpu": gpu, "logical_cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
             "kernel": platform.release(), "loadavg_before": list(os.getloadavg())}
 
 
@@ -260,16 +273,21 @@ def main() -> None:
     me = [sys.executable, str(Path(__file__).resolve())]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     common = ["--device", a.device, "--threads", str(a.threads), "--hf-dir", str(hf)] + shapes
-    engines = [
-        ("transformers", "float32", me + ["--worker", "transformers"] + common),
-        ("ctranslate2", "float32", me + ["--worker", "ct2", "--ct2-dir", str(ct2_f32),
-                                         "--compute-type", "float32"] + common),
-        ("ctranslate2", "int8", me + ["--worker", "ct2", "--ct2-dir", str(ct2_int8),
-                                      "--compute-type", "int8"] + common),
+    # CPU: float32 and int8. CUDA adds half precision, and CT2's GPU int8 mode (int8 weights,
+    # float16 activations) stands against tolk int8.
+    gpu = a.device == "cuda"
+    hf_types = ["float32"] + (["float16"] if gpu else [])
+    ct2_types = [("float32", ct2_f32)] + ([("float16", ct2_f32), ("int8_float16", ct2_int8)] if gpu
+                                          else [("int8", ct2_int8)])
+    tolk_types = ["f32"] + (["f16", "bf16"] if gpu else []) + ["int8"]
+    engines = [("transformers", t, me + ["--worker", "transformers", "--compute-type", t] + common)
+               for t in hf_types] + [
+        ("ctranslate2", t, me + ["--worker", "ct2", "--ct2-dir", str(d), "--compute-type", t] + common)
+        for t, d in ct2_types
     ] + [
         ("tolk", dtype, [str(tolk), "bench", "--model", str(hf), "--dtype", dtype, "--device", a.device,
                          "--threads", str(a.threads), "--format", "json", "--quiet"] + shapes)
-        for dtype in ("f32", "int8")
+        for dtype in tolk_types
     ]
     if a.tolk_native:
         engines += [
@@ -281,7 +299,13 @@ def main() -> None:
     for engine, compute, cmd in engines:
         load_ok = wait_for_load(a.max_load, a.wait)
         print(f"running {engine} {compute} (load {os.getloadavg()[0]:.2f}) ...", file=sys.stderr, flush=True)
-        res, wall, rss = run_measured(cmd, env)
+        try:
+            res, wall, rss = run_measured(cmd, env)
+        except EngineFailed as e:
+            print(f"  failed: {e}", file=sys.stderr, flush=True)
+            rows.append({"engine": engine, "compute_type": compute, "error": str(e)[-2000:], "results": [],
+                         "load_below_limit_at_start": load_ok})
+            continue
         if engine.startswith("tolk"):
             tolk_meta = {k: res[k] for k in ("tolk_version", "threads", "machine", "model")}
             results = [{"batch": r["batch"], "beams": r["beams"], "median_seconds": r["total_ms"] / 1e3,
@@ -337,9 +361,17 @@ def write_outputs(a, mach: dict, rows: list, tolk: Path, tolk_meta: dict) -> Non
     stem.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
     engines = [(r["engine"], r["compute_type"]) for r in rows]
-    label = {("transformers", "float32"): "transformers f32", ("ctranslate2", "float32"): "CT2 f32",
-             ("ctranslate2", "int8"): "CT2 int8", ("tolk", "f32"): "tolk f32", ("tolk", "int8"): "tolk int8",
-             ("tolk-native", "f32"): "tolk f32 (native)", ("tolk-native", "int8"): "tolk int8 (native)"}
+    short = {"float32": "f32", "float16": "f16", "int8_float16": "int8 (f16)"}
+    name = {"transformers": "transformers", "ctranslate2": "CT2", "tolk": "tolk", "tolk-native": "tolk"}
+    label = {e: f"{name[e[0]]} {short.get(e[1], e[1])}" + (" (native)" if e[0] == "tolk-native" else "")
+             for e in engines}
+    # tolk against CT2 at the same precision; on a GPU, tolk int8 against CT2's int8 mode.
+    pairs = [(("tolk", "f32"), ("ctranslate2", "float32"))]
+    if a.device == "cuda":
+        pairs += [(("tolk", "f16"), ("ctranslate2", "float16")), (("tolk", "int8"), ("ctranslate2", "int8_float16"))]
+    else:
+        pairs += [(("tolk", "int8"), ("ctranslate2", "int8"))]
+    gpu_line = [f"- GPU: {mach['gpu']} (name, driver, memory as nvidia-smi reports them)"] if mach.get("gpu") else []
     lines = [f"# tolk vs transformers vs CTranslate2 ({a.device}), opus-mt-da-en-sized Marian",
              "",
              f"Generated by `scripts/bench_peers.py` on {doc['date']}.",
@@ -355,11 +387,13 @@ def write_outputs(a, mach: dict, rows: list, tolk: Path, tolk_meta: dict) -> Non
              f"- Shapes: sources of {a.src_len} pseudo-random tokens + end of sequence, exactly {a.new_tokens} "
              f"new tokens per sentence; median of {a.repeat} runs after {a.warmup} warm-up per shape; "
              "tokens/s = generated tokens over all sentences / time, encoder included.",
+             *gpu_line,
              "",
              "Generated tokens per second:",
              "",
-             "| beams | batch | " + " | ".join(label[e] for e in engines) + " | tolk f32 / CT2 f32 | tolk int8 / CT2 int8 |",
-             "|---:|---:|" + "---:|" * len(engines) + "---:|---:|"]
+             "| beams | batch | " + " | ".join(label[e] for e in engines) + " | "
+             + " | ".join(f"{label.get(t, t[1])} / {label.get(c, c[1])}" for t, c in pairs) + " |",
+             "|---:|---:|" + "---:|" * (len(engines) + len(pairs))]
     for beams in a.beams:
         for batch in a.batch:
             cells = []
@@ -367,13 +401,17 @@ def write_outputs(a, mach: dict, rows: list, tolk: Path, tolk_meta: dict) -> Non
                 r = lookup(rows, *e, beams, batch)
                 cells.append(f"{r['tokens_per_second']:.1f}" if r else "-")
             ratio = []
-            for t, c in ((("tolk", "f32"), ("ctranslate2", "float32")), (("tolk", "int8"), ("ctranslate2", "int8"))):
+            for t, c in pairs:
                 rt, rc = lookup(rows, *t, beams, batch), lookup(rows, *c, beams, batch)
                 ratio.append(f"{rt['tokens_per_second'] / rc['tokens_per_second']:.2f}" if rt and rc else "-")
             lines.append(f"| {beams} | {batch} | " + " | ".join(cells) + " | " + " | ".join(ratio) + " |")
     lines += ["", "Load time and memory (per engine process, all shapes):", "",
               "| engine | load s | peak RSS MiB | load avg below limit at start |", "|---|---:|---:|---|"]
     for r in rows:
+        if "error" in r:
+            first = r["error"].strip().splitlines()[-1][:200] if r["error"].strip() else "?"
+            lines.append(f"| {label[(r['engine'], r['compute_type'])]} | failed: {first} | - | - |")
+            continue
         lines.append(f"| {label[(r['engine'], r['compute_type'])]} | {r['load_seconds']:.2f} | "
                      f"{r['peak_rss_mib']:.0f} | {'yes' if r['load_below_limit_at_start'] else 'no'} |")
     tolk_rows = [r for r in rows if r["engine"].startswith("tolk")]
@@ -390,8 +428,10 @@ def write_outputs(a, mach: dict, rows: list, tolk: Path, tolk_meta: dict) -> Non
               "- Peak RSS is `ru_maxrss` of each engine's process (`os.wait4`); the Python engines' include the "
               "interpreter and their imports.",
               "- tolk (native): the same source built with `RUSTFLAGS=\"-C target-cpu=native\"`." if a.tolk_native
-              else "- tolk's int8 matrix products are candle's Q8_0 CPU kernels (AVX2 chosen at run time); its f32 "
-              "ones are the gemm crate's.",
+              else ("- On CUDA, tolk's matrix products are candle's: cuBLAS for float ones, its Q8_0 CUDA kernels for int8; "
+                    "CT2 `int8_float16` keeps int8 weights with float16 activations." if a.device == "cuda"
+                    else "- tolk's int8 matrix products are candle's Q8_0 CPU kernels (AVX2 chosen at run time); its f32 "
+                    "ones are the gemm crate's."),
               "- Figure: " + stem.with_suffix(".png").name + "."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(a, rows, engines, label, stem.with_suffix(".png"), mach)
@@ -416,7 +456,8 @@ def plot(a, rows, engines, label, path: Path, mach: dict) -> None:
     ax.set_xticks(range(len(shapes)))
     ax.set_xticklabels([f"beams {b}, batch {n}" for b, n in shapes])
     ax.set_ylabel("generated tokens / s (encoder included)")
-    ax.set_title(f"opus-mt-da-en-sized Marian, {a.device}, {a.threads} threads — {mach['cpu']}", fontsize=10)
+    where = mach.get("gpu", "").split(",")[0] if a.device == "cuda" and mach.get("gpu") else mach["cpu"]
+    ax.set_title(f"opus-mt-da-en-sized Marian, {a.device}, {a.threads} threads — {where}", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

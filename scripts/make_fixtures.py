@@ -35,7 +35,7 @@ from transformers import GenerationConfig, MarianConfig, MarianMTModel, MarianTo
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures"
 SPM_DIR = FIX / "spm"
-DA_CORPUS = Path("/work/shared/corpus/da/us-russia-syria-talks.txt")
+DA_CORPUS = Path(os.environ.get("TOLK_DA_CORPUS", "/work/shared/corpus/da/us-russia-syria-talks.txt"))
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")

@@ -12,6 +12,7 @@
 pub mod arch;
 pub mod bench;
 pub mod decode;
+#[cfg(feature = "detect")]
 pub mod detect;
 pub mod device;
 pub mod error;

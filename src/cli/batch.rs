@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tolk::detect::Detector;
 use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
 use tolk::jobs::input::RecordReader;
 use tolk::jobs::models::{default_summarizer, ModelOptions, Models};
 use tolk::jobs::output::OutputLog;
+use tolk::jobs::plan::Identify;
 use tolk::jobs::run::{run_job, Event, JobOptions};
 use tolk::pipeline::summarize::{Bound, DecodeOverrides, SummaryOptions};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions};
@@ -106,7 +106,7 @@ pub fn run(a: BatchArgs) -> Result<()> {
         },
         registry,
     );
-    let detector = Detector::new();
+    let detector = detector(from.is_some())?;
     let opts = JobOptions {
         from,
         batching: BatchOptions {
@@ -127,7 +127,7 @@ pub fn run(a: BatchArgs) -> Result<()> {
         records,
         &mut out,
         &mut models,
-        &detector,
+        detector.as_ref(),
         &opts,
         &mut |e| match e {
             Event::Written { .. } | Event::AlreadyDone => bar.inc(1),
@@ -171,6 +171,31 @@ pub fn run(a: BatchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The language detector for `--from auto` (`given`: false), or none when every document's
+/// language is given.
+#[cfg(feature = "detect")]
+fn detector(_given: bool) -> Result<Box<dyn Identify>> {
+    Ok(Box::new(tolk::detect::Detector::new()))
+}
+
+/// This build has no detector: `--from auto` is refused up front rather than failing every record.
+#[cfg(not(feature = "detect"))]
+fn detector(given: bool) -> Result<Box<dyn Identify>> {
+    struct Given;
+    impl Identify for Given {
+        fn identify(&self, _: &str) -> Option<(String, bool)> {
+            None
+        }
+    }
+    if !given {
+        anyhow::bail!(
+            "this tolk was built without language detection (cargo feature `detect`); \
+             pass --from LANG, or rebuild with default features"
+        );
+    }
+    Ok(Box::new(Given))
 }
 
 /// Documents done out of `total`, with documents/s, tokens/s and the time left.

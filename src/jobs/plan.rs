@@ -16,6 +16,7 @@ pub trait Identify {
     fn identify(&self, text: &str) -> Option<(String, bool)>;
 }
 
+#[cfg(feature = "detect")]
 impl Identify for crate::detect::Detector {
     fn identify(&self, text: &str) -> Option<(String, bool)> {
         self.detect(text).map(|d| (d.lang.to_string(), d.reliable))

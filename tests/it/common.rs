@@ -68,3 +68,21 @@ pub fn smollm2_gguf() -> Option<PathBuf> {
     eprintln!("SKIPPED: {msg}");
     None
 }
+
+/// The device the parity tests run on: `$TOLK_TEST_DEVICE` (`cpu`, `cuda`, `cuda:N`), else the CPU.
+/// A GPU run (`TOLK_TEST_DEVICE=cuda cargo test --features cuda -- parity`) holds the models to
+/// the same goldens as the CPU.
+/// Opened once: tensors on two separately opened CUDA devices cannot meet.
+pub fn device() -> candle_core::Device {
+    static DEVICE: std::sync::OnceLock<candle_core::Device> = std::sync::OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let spec = std::env::var("TOLK_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+            let spec: tolk::device::DeviceSpec = spec
+                .parse()
+                .unwrap_or_else(|e| panic!("TOLK_TEST_DEVICE: {e}"));
+            spec.open()
+                .unwrap_or_else(|e| panic!("TOLK_TEST_DEVICE: {e}"))
+        })
+        .clone()
+}

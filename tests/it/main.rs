@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod common;
 mod ct2;
+#[cfg(feature = "detect")]
 mod detect;
 mod gguf;
 mod hub;

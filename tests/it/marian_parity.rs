@@ -1,11 +1,11 @@
 //! Token-for-token parity of tolk's Marian + decoding with transformers' `generate`, on the
 //! tiny random repos and goldens written by scripts/make_fixtures.py.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use tolk::arch::{Marian, MarianConfig, Weights};
 use tolk::decode::{generate, GenerationConfig, Seq2Seq};
 
-use crate::common::{fixture, read_json, MARIAN_REPOS};
+use crate::common::{device, fixture, read_json, MARIAN_REPOS};
 
 fn load(repo: &str) -> (Marian, GenerationConfig) {
     let dir = fixture(&format!("marian/{repo}"));
@@ -15,7 +15,7 @@ fn load(repo: &str) -> (Marian, GenerationConfig) {
         .map(|f| dir.join(f))
         .find(|p| p.exists())
         .expect("fixture has weights");
-    let w = Weights::load(&weights, DType::F32, &Device::Cpu).unwrap();
+    let w = Weights::load(&weights, DType::F32, &device()).unwrap();
     let gen_json = dir.join("generation_config.json");
     let gen = GenerationConfig::from_model_files(
         &dir.join("config.json"),
@@ -78,13 +78,13 @@ fn step_log_probs_match_transformers_within_5e4() {
         for case in golden["cases"].as_array().unwrap() {
             let src: Vec<u32> = serde_json::from_value(case["input_ids"].clone()).unwrap();
             let n = src.len();
-            let ids = Tensor::from_vec(src, (1, n), &Device::Cpu).unwrap();
-            let mask = Tensor::ones((1, n), DType::U32, &Device::Cpu).unwrap();
+            let ids = Tensor::from_vec(src, (1, n), &device()).unwrap();
+            let mask = Tensor::ones((1, n), DType::U32, &device()).unwrap();
             let mut state = model.encode(&ids, &mask).unwrap();
             for step in case["steps"].as_array().unwrap() {
                 let dec: Vec<u32> =
                     serde_json::from_value(step["decoder_input_ids"].clone()).unwrap();
-                let last = Tensor::from_vec(vec![*dec.last().unwrap()], 1, &Device::Cpu).unwrap();
+                let last = Tensor::from_vec(vec![*dec.last().unwrap()], 1, &device()).unwrap();
                 let logits = model.step(&mut state, &last).unwrap();
                 let logp: Vec<f32> = candle_nn::ops::log_softmax(&logits, 1)
                     .unwrap()

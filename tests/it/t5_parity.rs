@@ -2,7 +2,7 @@
 //! tokenizer kinds (`tokenizer.json`, `spiece.model`) with transformers' `T5Tokenizer`, on the
 //! tiny random repos and goldens written by scripts/make_t5_fixtures.py.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use tolk::arch::t5::relative_position_bucket;
 use tolk::arch::{T5Config, Weights, T5};
 use tolk::decode::{generate, GenerationConfig, Seq2Seq};
@@ -10,14 +10,14 @@ use tolk::hub::{HubOptions, ModelRef, ModelSource};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translator};
 use tolk::Error;
 
-use crate::common::{fixture, read_json};
+use crate::common::{device, fixture, read_json};
 
 const T5_REPOS: &[&str] = &["tiny-gated-tied", "tiny-relu-untied", "tiny-madlad"];
 
 fn load(repo: &str) -> (T5, GenerationConfig) {
     let dir = fixture(&format!("t5/{repo}"));
     let cfg = T5Config::from_file(&dir.join("config.json")).unwrap();
-    let w = Weights::load(&dir.join("model.safetensors"), DType::F32, &Device::Cpu).unwrap();
+    let w = Weights::load(&dir.join("model.safetensors"), DType::F32, &device()).unwrap();
     let gen = GenerationConfig::from_model_files(
         &dir.join("config.json"),
         Some(&dir.join("generation_config.json")),
@@ -83,8 +83,8 @@ fn step_log_probs_match_transformers_past_many_positions() {
         for case in golden["cases"].as_array().unwrap() {
             let src: Vec<u32> = serde_json::from_value(case["input_ids"].clone()).unwrap();
             let n = src.len();
-            let ids = Tensor::from_vec(src, (1, n), &Device::Cpu).unwrap();
-            let mask = Tensor::ones((1, n), DType::U32, &Device::Cpu).unwrap();
+            let ids = Tensor::from_vec(src, (1, n), &device()).unwrap();
+            let mask = Tensor::ones((1, n), DType::U32, &device()).unwrap();
             let mut state = model.encode(&ids, &mask).unwrap();
             let mut fed = 0usize;
             let mut checked_late = false;
@@ -94,7 +94,7 @@ fn step_log_probs_match_transformers_past_many_positions() {
                 let mut logits = None;
                 // Feed the cache one token at a time up to this step's last position.
                 while fed < dec.len() {
-                    let t = Tensor::from_vec(vec![dec[fed]], 1, &Device::Cpu).unwrap();
+                    let t = Tensor::from_vec(vec![dec[fed]], 1, &device()).unwrap();
                     logits = Some(model.step(&mut state, &t).unwrap());
                     fed += 1;
                 }
