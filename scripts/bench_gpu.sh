@@ -11,6 +11,7 @@
 #   mkdir -p .gpu && xz -T2 -c $CARGO_TARGET_DIR/release/tolk > .gpu/tolk.xz
 #   xz -T2 -c <the it-* test binary from the line above> > .gpu/it.xz
 #   cp ../shared/corpus/da/us-russia-syria-talks.txt .gpu/da.txt   # the SentencePiece corpus
+#   git rev-parse HEAD > .gpu/commit                                 # named in the results
 #   CTranslate2 when the machine has none: the cp312 manylinux wheel of ctranslate2==4.8.5,
 #   unzipped and packed as .gpu/ct2-site.tar.xz (about 25 MB against the wheel's 43)
 # then, on the GPU machine from the repository root:  bash scripts/bench_gpu.sh
@@ -72,6 +73,7 @@ stamp "parity tests on cuda (f32, against the transformers goldens)"
 TOLK_TEST_DEVICE=cuda timeout 300 $BIN/it marian_parity t5_parity 2>&1 | tee "$OUT/parity.log" | tail -15
 
 stamp "peers on cuda"
+[ -f .gpu/commit ] && export TOLK_COMMIT=$(cat .gpu/commit)
 PYTHONUNBUFFERED=1 TOLK_DA_CORPUS=$PWD/.gpu/da.txt timeout 420 python3 scripts/bench_peers.py --device cuda \
   --tolk $BIN/tolk --threads "${THREADS:-4}" --batch "${BATCH:-1,8,32}" --beams 1,4 --warmup 1 \
   --repeat "${REPEAT:-3}" --max-load 1000 --wait 0 --workdir /tmp/tolk-peers --out "$OUT"

@@ -126,6 +126,9 @@ def worker_ct2(a) -> dict:
 
 
 def worker(a) -> None:
+    if a.worker == "model":
+        make_model(Path(a.workdir))
+        return
     result = worker_transformers(a) if a.worker == "transformers" else worker_ct2(a)
     print(json.dumps(result))
 
@@ -205,6 +208,8 @@ def find_tolk(a) -> Path:
 
 
 def git(*args) -> str:
+    if args == ("rev-parse", "HEAD") and os.environ.get("TOLK_COMMIT"):
+        return os.environ["TOLK_COMMIT"]  # a copy of the tree without .git (scripts/bench_gpu.sh)
     try:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (subprocess.CalledProcessError, FileNotFoundError):
@@ -250,7 +255,7 @@ def main() -> None:
     ap.add_argument("--wait", type=float, default=120, help="longest wait for --max-load, seconds")
     ap.add_argument("--tolk-native", help="also measure this tolk binary (e.g. built with -C target-cpu=native)")
     # worker mode (internal)
-    ap.add_argument("--worker", choices=["transformers", "ct2"], help=argparse.SUPPRESS)
+    ap.add_argument("--worker", choices=["transformers", "ct2", "model"], help=argparse.SUPPRESS)
     ap.add_argument("--hf-dir", help=argparse.SUPPRESS)
     ap.add_argument("--ct2-dir", help=argparse.SUPPRESS)
     ap.add_argument("--compute-type", help=argparse.SUPPRESS)
@@ -263,14 +268,17 @@ def main() -> None:
 
     workdir = Path(a.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    hf, ct2_f32, ct2_int8 = make_model(workdir)
+    # In a child process: a child's peak RSS starts from its parent's at fork, so the driver
+    # must never hold torch or the model itself.
+    me = [sys.executable, str(Path(__file__).resolve())]
+    subprocess.run(me + ["--worker", "model", "--workdir", str(workdir)], check=True)
+    hf, ct2_f32, ct2_int8 = workdir / "hf", workdir / "ct2-float32", workdir / "ct2-int8"
     tolk = find_tolk(a)
     mach = machine()
     mach["uptime_before"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     shapes = ["--batch", ",".join(map(str, a.batch)), "--beams", ",".join(map(str, a.beams)),
               "--src-len", str(a.src_len), "--new-tokens", str(a.new_tokens), "--warmup", str(a.warmup),
               "--repeat", str(a.repeat), "--seed", str(a.seed)]
-    me = [sys.executable, str(Path(__file__).resolve())]
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     common = ["--device", a.device, "--threads", str(a.threads), "--hf-dir", str(hf)] + shapes
     # CPU: float32 and int8. CUDA adds half precision, and CT2's GPU int8 mode (int8 weights,

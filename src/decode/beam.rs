@@ -4,8 +4,8 @@
 //! longer change are dropped from the model's state, so they stop costing compute.
 
 use super::{
-    last_tokens, log_softmax_in_place, processors, row_ids, EarlyStopping, GenerationConfig,
-    Hypothesis, Seq2Seq,
+    device_bans, device_pick, last_tokens, log_softmax_in_place, processors, row_ids,
+    EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq,
 };
 use rayon::prelude::*;
 
@@ -85,18 +85,38 @@ pub(super) fn search<M: Seq2Seq>(
         let histories = active
             .iter()
             .flat_map(|&s| searches[s].running.iter().map(|b| &b.tokens));
-        let tokens = last_tokens(histories, device)?;
-        let mut logits: Vec<Vec<f32>> = model.step(&mut state, &tokens)?.to_vec2()?;
-        // Rows are independent: normalise them on all cores (the exp pass is the costly part).
-        logits
-            .par_iter_mut()
-            .for_each(|row| log_softmax_in_place(row));
+        let tokens = last_tokens(histories.clone(), device)?;
+        let logits = model.step(&mut state, &tokens)?;
+        let on_device = device_pick::enabled(device)
+            .then(|| device_bans(cfg, histories, vocab))
+            .flatten();
+        // Per active sentence, its `keep_k` best candidates (beam · vocab + token, score).
+        let tops: Vec<Vec<(usize, f32)>> = match on_device {
+            Some(bans) => {
+                let scores: Vec<f32> = active
+                    .iter()
+                    .flat_map(|&s| searches[s].running.iter().map(|b| b.score))
+                    .collect();
+                device_pick::beam_top_k(&logits, &bans, &scores, nb, keep_k)?
+            }
+            None => {
+                let mut logits: Vec<Vec<f32>> = logits.to_vec2()?;
+                // Rows are independent: normalise them on all cores (the exp pass is the costly part).
+                logits
+                    .par_iter_mut()
+                    .for_each(|row| log_softmax_in_place(row));
+                active
+                    .iter()
+                    .zip(logits.chunks_mut(nb))
+                    .map(|(&s, rows)| host_top(&searches[s], rows, cfg, keep_k))
+                    .collect()
+            }
+        };
         let mut next_rows = Vec::with_capacity(active.len() * nb);
         let mut still_active = Vec::with_capacity(active.len());
-        for (pos, &s) in active.iter().enumerate() {
+        for (pos, (&s, top)) in active.iter().zip(tops).enumerate() {
             let search = &mut searches[s];
-            let rows = &mut logits[pos * nb..(pos + 1) * nb];
-            let parents = step_sentence(search, rows, cfg, cur_len, keep_k, vocab);
+            let parents = step_sentence(search, &top, cfg, cur_len, vocab);
             cur_len_check(search, cfg, cur_len + 1, max_length);
             if !search.done {
                 still_active.push(s);
@@ -121,19 +141,15 @@ pub(super) fn search<M: Seq2Seq>(
         .collect())
 }
 
-/// Advance one sentence by one token. Returns, for each new running beam, its parent beam.
-fn step_sentence(
-    search: &mut Search,
+/// One sentence's `keep_k` best candidates on the host: `rows` (its beams' rows) hold
+/// log-probabilities; the processors edit them in place, and each candidate's score is its
+/// beam's score plus its log-probability.
+fn host_top(
+    search: &Search,
     rows: &mut [Vec<f32>],
     cfg: &GenerationConfig,
-    cur_len: usize,
     keep_k: usize,
-    vocab: usize,
-) -> Vec<usize> {
-    let nb = cfg.num_beams;
-    let max_length = cfg.effective_max_length();
-    // `rows` hold log-probabilities already; the processors edit them in place, and each
-    // candidate's score is its beam's score plus its log-probability.
+) -> Vec<(usize, f32)> {
     for (beam, row) in search.running.iter().zip(rows.iter_mut()) {
         processors::process(cfg, row, &beam.tokens);
     }
@@ -142,7 +158,20 @@ fn step_sentence(
         .iter()
         .zip(rows.iter())
         .flat_map(|(beam, row)| row.iter().map(move |&x| x + beam.score));
-    let top = top_k(scored, keep_k);
+    top_k(scored, keep_k)
+}
+
+/// Advance one sentence by one token, given its best candidates (`beam · vocab + token`,
+/// score), best first. Returns, for each new running beam, its parent beam.
+fn step_sentence(
+    search: &mut Search,
+    top: &[(usize, f32)],
+    cfg: &GenerationConfig,
+    cur_len: usize,
+    vocab: usize,
+) -> Vec<usize> {
+    let nb = cfg.num_beams;
+    let max_length = cfg.effective_max_length();
     let candidates: Vec<(usize, Beam, bool)> = top
         .iter()
         .map(|&(idx, score)| {

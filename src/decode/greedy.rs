@@ -2,7 +2,10 @@
 
 use rayon::prelude::*;
 
-use super::{last_tokens, processors, row_ids, GenerationConfig, Hypothesis, Seq2Seq};
+use super::{
+    device_bans, device_pick, last_tokens, processors, row_ids, GenerationConfig, Hypothesis,
+    Seq2Seq,
+};
 use crate::error::Result;
 
 /// Decode `batch` rows of an already-encoded `state` greedily.
@@ -21,17 +24,26 @@ pub(super) fn search<M: Seq2Seq>(
     let mut cur_len = 1;
     while !active.is_empty() && cur_len < max_length {
         let tokens = last_tokens(active.iter().map(|&r| &histories[r]), device)?;
-        let logits: Vec<Vec<f32>> = model.step(&mut state, &tokens)?.to_vec2()?;
-        // Rows are independent: process them on all cores (a 58k-way row costs ~0.1 ms).
-        let picks: Vec<(usize, f32)> = logits
-            .into_par_iter()
-            .zip(active.par_iter())
-            .map(|(mut row_scores, &row)| {
-                processors::process(cfg, &mut row_scores, &histories[row]);
-                let best = argmax(&row_scores);
-                (best, super::log_prob_at(&row_scores, best))
-            })
-            .collect();
+        let logits = model.step(&mut state, &tokens)?;
+        let on_device = device_pick::enabled(device)
+            .then(|| device_bans(cfg, active.iter().map(|&r| &histories[r]), model.vocab_size()))
+            .flatten();
+        let picks: Vec<(usize, f32)> = match on_device {
+            Some(bans) => device_pick::greedy(&logits, &bans)?,
+            // Rows are independent: process them on all cores (a 58k-way row costs ~0.1 ms).
+            None => {
+                let logits: Vec<Vec<f32>> = logits.to_vec2()?;
+                logits
+                    .into_par_iter()
+                    .zip(active.par_iter())
+                    .map(|(mut row_scores, &row)| {
+                        processors::process(cfg, &mut row_scores, &histories[row]);
+                        let best = argmax(&row_scores);
+                        (best, super::log_prob_at(&row_scores, best))
+                    })
+                    .collect()
+            }
+        };
         let mut keep = Vec::with_capacity(active.len());
         for (i, (&row, (best, logp))) in active.iter().zip(picks).enumerate() {
             scores[row] += logp;

@@ -8,6 +8,7 @@
 mod beam;
 pub mod causal;
 pub mod config;
+mod device_pick;
 mod greedy;
 pub mod processors;
 
@@ -133,6 +134,30 @@ fn pad_batch(
         Tensor::from_vec(ids, shape, device)?,
         Tensor::from_vec(mask, shape, device)?,
     ))
+}
+
+/// The processors' effect on each row (histories in row order) as `(row, token)` bans, when
+/// every row's is sparse and the matrix is small enough for u32 flat indices; else `None` (the
+/// step takes the host path).
+fn device_bans<'a>(
+    cfg: &GenerationConfig,
+    histories: impl Iterator<Item = &'a Vec<u32>>,
+    vocab: usize,
+) -> Option<Vec<(usize, u32)>> {
+    let mut bans = Vec::new();
+    let mut rows = 0;
+    for (row, h) in histories.enumerate() {
+        let row_bans = processors::sparse_bans(cfg, h)?;
+        // Ids past the vocabulary ban nothing (as on the host), and must not reach the next row.
+        bans.extend(
+            row_bans
+                .into_iter()
+                .filter(|&t| (t as usize) < vocab)
+                .map(|t| (row, t)),
+        );
+        rows += 1;
+    }
+    device_pick::fits(rows, vocab).then_some(bans)
 }
 
 /// Row indices in the form [`Seq2Seq::select`] takes.

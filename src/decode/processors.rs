@@ -47,6 +47,44 @@ pub fn process(cfg: &GenerationConfig, scores: &mut [f32], history: &[u32]) {
     }
 }
 
+/// What [`process`] would do to a row, as a list of tokens set to −∞, so that a device can apply
+/// it without the row leaving it; `None` when the processors do more than ban tokens at this
+/// step (a repetition penalty, or a forced token). Must stay in step with [`process`]: a unit
+/// test compares the two.
+pub fn sparse_bans(cfg: &GenerationConfig, history: &[u32]) -> Option<Vec<u32>> {
+    let cur_len = history.len();
+    if cfg.repetition_penalty != 1.0 {
+        return None;
+    }
+    if cfg.forced_bos_token_id.is_some() && cur_len == 1 {
+        return None;
+    }
+    if cfg.forced_eos_token_id.is_some() && cur_len + 1 == cfg.effective_max_length() {
+        return None;
+    }
+    let mut bans = Vec::new();
+    if cfg.no_repeat_ngram_size > 0 {
+        bans.extend(banned_ngram_tokens(history, cfg.no_repeat_ngram_size));
+    }
+    for word in &cfg.bad_words_ids {
+        if word.len() == 1 && cfg.is_eos(word[0]) {
+            continue;
+        }
+        if let Some((&last, prefix)) = word.split_last() {
+            if history.ends_with(prefix) {
+                bans.push(last);
+            }
+        }
+    }
+    let min_new = cfg.min_new_tokens > 0 && cur_len.saturating_sub(1) < cfg.min_new_tokens;
+    if cur_len < cfg.min_length || min_new {
+        bans.extend(&cfg.eos_token_ids);
+    }
+    bans.sort_unstable();
+    bans.dedup();
+    Some(bans)
+}
+
 fn ban(scores: &mut [f32], id: u32) {
     if let Some(s) = scores.get_mut(id as usize) {
         *s = f32::NEG_INFINITY;
@@ -100,6 +138,51 @@ mod tests {
 
     fn cfg() -> GenerationConfig {
         GenerationConfig::new(0, 5, 5)
+    }
+
+    #[test]
+    fn sparse_bans_do_what_process_does() {
+        let vocab = 12;
+        let mut checked = 0;
+        for variant in 0..6 {
+            let mut c = GenerationConfig::new(0, 11, 11);
+            c.max_length = 9;
+            match variant {
+                1 => c.no_repeat_ngram_size = 2,
+                2 => c.bad_words_ids = vec![vec![11], vec![3, 4], vec![0]],
+                3 => c.min_length = 5,
+                4 => {
+                    c.min_new_tokens = 3;
+                    c.forced_eos_token_id = Some(0);
+                }
+                5 => c.repetition_penalty = 1.2,
+                _ => {}
+            }
+            for history in [
+                vec![11],
+                vec![11, 3],
+                vec![11, 3, 4, 3],
+                vec![11, 1, 2, 1, 2, 1],
+                vec![11, 5, 6, 7, 8, 9, 3],
+                vec![11, 5, 6, 7, 8, 9, 3, 4],
+            ] {
+                let mut want: Vec<f32> = (0..vocab).map(|i| i as f32 * 0.5 - 2.0).collect();
+                let before = want.clone();
+                process(&c, &mut want, &history);
+                match sparse_bans(&c, &history) {
+                    Some(bans) => {
+                        let mut got = before;
+                        for t in bans {
+                            ban(&mut got, t);
+                        }
+                        assert_eq!(got, want, "variant {variant}, history {history:?}");
+                        checked += 1;
+                    }
+                    None => assert!(variant == 5 || (variant == 4 && history.len() + 1 == 9)),
+                }
+            }
+        }
+        assert_eq!(checked, 29);
     }
 
     #[test]
