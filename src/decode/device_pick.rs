@@ -46,7 +46,8 @@ fn ban(x: &Tensor, bans: &[(usize, u32)]) -> Result<()> {
 
 /// Whether flat indices of a `[rows, cols]` matrix fit the u32 index tensors used here.
 pub(super) fn fits(rows: usize, cols: usize) -> bool {
-    rows.checked_mul(cols).is_some_and(|n| n <= u32::MAX as usize)
+    rows.checked_mul(cols)
+        .is_some_and(|n| n <= u32::MAX as usize)
 }
 
 /// Greedy: after the bans, each row's arg-max and its log-probability.
@@ -72,7 +73,8 @@ pub(super) fn beam_top_k(
 ) -> Result<Vec<Vec<(usize, f32)>>> {
     let (rows, vocab) = logits.dims2()?;
     // A fresh tensor: the bans below write into it.
-    let logp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?.contiguous()?;
+    let logp =
+        candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?.contiguous()?;
     ban(&logp, bans)?;
     let scores = Tensor::from_vec(beam_scores.to_vec(), (rows, 1), logits.device())?;
     let cand = logp

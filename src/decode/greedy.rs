@@ -26,7 +26,13 @@ pub(super) fn search<M: Seq2Seq>(
         let tokens = last_tokens(active.iter().map(|&r| &histories[r]), device)?;
         let logits = model.step(&mut state, &tokens)?;
         let on_device = device_pick::enabled(device)
-            .then(|| device_bans(cfg, active.iter().map(|&r| &histories[r]), model.vocab_size()))
+            .then(|| {
+                device_bans(
+                    cfg,
+                    active.iter().map(|&r| &histories[r]),
+                    model.vocab_size(),
+                )
+            })
             .flatten();
         let picks: Vec<(usize, f32)> = match on_device {
             Some(bans) => device_pick::greedy(&logits, &bans)?,

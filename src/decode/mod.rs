@@ -216,7 +216,11 @@ mod tests {
             let mut all = row.clone();
             log_softmax_in_place(&mut all);
             for (i, want) in all.iter().enumerate() {
-                assert_eq!(log_prob_at(&row, i).to_bits(), want.to_bits(), "{row:?}[{i}]");
+                assert_eq!(
+                    log_prob_at(&row, i).to_bits(),
+                    want.to_bits(),
+                    "{row:?}[{i}]"
+                );
             }
         }
     }
