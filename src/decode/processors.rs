@@ -9,64 +9,40 @@ use super::config::GenerationConfig;
 
 /// Apply every processor the config enables to one row of scores.
 pub fn process(cfg: &GenerationConfig, scores: &mut [f32], history: &[u32]) {
-    let cur_len = history.len();
     if cfg.repetition_penalty != 1.0 {
         repetition_penalty(scores, history, cfg.repetition_penalty);
     }
-    if cfg.no_repeat_ngram_size > 0 {
-        for t in banned_ngram_tokens(history, cfg.no_repeat_ngram_size) {
-            ban(scores, t);
-        }
+    for t in banned(cfg, history) {
+        ban(scores, t);
     }
-    for word in &cfg.bad_words_ids {
-        // transformers never bans an end-of-sequence token through bad_words_ids.
-        if word.len() == 1 && cfg.is_eos(word[0]) {
-            continue;
-        }
-        if let Some((&last, prefix)) = word.split_last() {
-            if history.ends_with(prefix) {
-                ban(scores, last);
-            }
-        }
-    }
-    if cur_len < cfg.min_length {
-        ban_eos(cfg, scores);
-    }
-    if cfg.min_new_tokens > 0 && cur_len.saturating_sub(1) < cfg.min_new_tokens {
-        ban_eos(cfg, scores);
-    }
-    if let Some(bos) = cfg.forced_bos_token_id {
-        if cur_len == 1 {
-            force(scores, &[bos]);
-        }
-    }
-    if let Some(eos) = cfg.forced_eos_token_id {
-        if cur_len + 1 == cfg.effective_max_length() {
-            force(scores, &[eos]);
-        }
+    if let Some(forced) = forced(cfg, history) {
+        force(scores, &[forced]);
     }
 }
 
 /// What [`process`] would do to a row, as a list of tokens set to −∞, so that a device can apply
 /// it without the row leaving it; `None` when the processors do more than ban tokens at this
-/// step (a repetition penalty, or a forced token). Must stay in step with [`process`]: a unit
-/// test compares the two.
+/// step (a repetition penalty, or a forced token).
 pub fn sparse_bans(cfg: &GenerationConfig, history: &[u32]) -> Option<Vec<u32>> {
+    if cfg.repetition_penalty != 1.0 || forced(cfg, history).is_some() {
+        return None;
+    }
+    let mut bans = banned(cfg, history);
+    bans.sort_unstable();
+    bans.dedup();
+    Some(bans)
+}
+
+/// Tokens the processors ban at this step: n-gram blocking, bad words, and end of sequence
+/// before the minimum length.
+fn banned(cfg: &GenerationConfig, history: &[u32]) -> Vec<u32> {
     let cur_len = history.len();
-    if cfg.repetition_penalty != 1.0 {
-        return None;
-    }
-    if cfg.forced_bos_token_id.is_some() && cur_len == 1 {
-        return None;
-    }
-    if cfg.forced_eos_token_id.is_some() && cur_len + 1 == cfg.effective_max_length() {
-        return None;
-    }
     let mut bans = Vec::new();
     if cfg.no_repeat_ngram_size > 0 {
         bans.extend(banned_ngram_tokens(history, cfg.no_repeat_ngram_size));
     }
     for word in &cfg.bad_words_ids {
+        // transformers never bans an end-of-sequence token through bad_words_ids.
         if word.len() == 1 && cfg.is_eos(word[0]) {
             continue;
         }
@@ -80,20 +56,23 @@ pub fn sparse_bans(cfg: &GenerationConfig, history: &[u32]) -> Option<Vec<u32>> 
     if cur_len < cfg.min_length || min_new {
         bans.extend(&cfg.eos_token_ids);
     }
-    bans.sort_unstable();
-    bans.dedup();
-    Some(bans)
+    bans
+}
+
+/// The token forced at this step, if any (forced BOS first, then forced EOS at the last position).
+fn forced(cfg: &GenerationConfig, history: &[u32]) -> Option<u32> {
+    let cur_len = history.len();
+    let eos = cfg
+        .forced_eos_token_id
+        .filter(|_| cur_len + 1 == cfg.effective_max_length());
+    let bos = cfg.forced_bos_token_id.filter(|_| cur_len == 1);
+    // Both apply in that order when both hold, and the later force wins.
+    eos.or(bos)
 }
 
 fn ban(scores: &mut [f32], id: u32) {
     if let Some(s) = scores.get_mut(id as usize) {
         *s = f32::NEG_INFINITY;
-    }
-}
-
-fn ban_eos(cfg: &GenerationConfig, scores: &mut [f32]) {
-    for &e in &cfg.eos_token_ids {
-        ban(scores, e);
     }
 }
 
