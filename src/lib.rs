@@ -7,6 +7,7 @@
 //! - [`decode`]: greedy and beam search over the [`decode::Seq2Seq`] trait (never sees text);
 //! - [`pipeline`]: segmenting, batching, translating whole articles;
 //! - [`device`]: device and dtype choice;
+//! - [`simd`]: vector math shared by the CPU kernels;
 //! - [`bench`]: throughput and memory measurements on fixed shapes (`tolk bench`).
 
 pub mod arch;
@@ -20,6 +21,7 @@ pub mod hub;
 pub mod jobs;
 pub mod pipeline;
 pub mod registry;
+pub mod simd;
 pub mod tokenize;
 
 pub use error::{Error, Result};

@@ -155,23 +155,22 @@ pub fn sinusoidal_positions(n_pos: usize, dim: usize, device: &Device) -> Result
     Ok(Tensor::from_vec(table, (n_pos, dim), device)?)
 }
 
+/// `fc2(act(fc1(x)))`, the activation carried by `fc1`.
 struct FeedForward {
     fc1: Dense,
     fc2: Dense,
-    act: Activation,
 }
 
 impl FeedForward {
     fn load(w: &Weights, prefix: &str, d: usize, ffn: usize, act: Activation) -> Result<Self> {
         Ok(Self {
-            fc1: Dense::load(w, &format!("{prefix}.fc1"), d, ffn, true)?,
+            fc1: Dense::load(w, &format!("{prefix}.fc1"), d, ffn, true)?.with_activation(act),
             fc2: Dense::load(w, &format!("{prefix}.fc2"), ffn, d, true)?,
-            act,
         })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+        self.fc2.forward(&self.fc1.forward(x)?)
     }
 }
 
@@ -201,7 +200,8 @@ pub struct Marian {
     encoder: Vec<EncoderLayer>,
     decoder: Vec<DecoderLayer>,
     lm_head: Dense,
-    final_logits_bias: Tensor,
+    /// Added to the logits unless the output projection adds it.
+    final_logits_bias: Option<Tensor>,
     device: Device,
     dtype: DType,
 }
@@ -244,10 +244,13 @@ impl Marian {
         } else {
             Dense::new(dec_embed.clone(), None)?
         };
+        let mut lm_head = lm_head;
         let final_logits_bias = if w.contains("final_logits_bias") {
-            w.get_as("final_logits_bias", &[tgt_vocab], DType::F32)?
+            let b = w.get_as("final_logits_bias", &[tgt_vocab], DType::F32)?;
+            // Added inside the output projection's kernel where it can be.
+            (!lm_head.fold_bias(&b)?).then_some(b)
         } else {
-            Tensor::zeros(tgt_vocab, DType::F32, w.device())?
+            None
         };
         let act = cfg.activation();
         let eps = cfg.layer_norm_eps as f32;
@@ -405,10 +408,11 @@ impl Seq2Seq for Marian {
         }
         state.position += 1;
         let logits = self.lm_head.forward(&x.reshape((rows, ()))?)?;
-        let logits = logits
-            .to_dtype(DType::F32)?
-            .broadcast_add(&self.final_logits_bias)?;
-        Ok(logits)
+        let logits = logits.to_dtype(DType::F32)?;
+        Ok(match &self.final_logits_bias {
+            Some(b) => logits.broadcast_add(b)?,
+            None => logits,
+        })
     }
 
     fn select(&self, state: &mut MarianState, wanted: &[u32]) -> Result<()> {

@@ -6,9 +6,10 @@
 pub mod any;
 pub mod attention;
 pub mod ct2;
+pub mod dense;
 pub mod gguf;
-pub mod kernels;
 pub mod marian;
+pub mod packed;
 pub mod state;
 pub mod t5;
 pub mod weights;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -50,11 +50,18 @@ impl std::fmt::Debug for QuantizedWeight {
     }
 }
 
+/// The map behind a lock held by `&mut` (no other holder can have poisoned it).
+fn lock<T>(m: &mut Mutex<T>) -> &mut T {
+    m.get_mut().unwrap_or_else(|e| e.into_inner())
+}
+
 /// All tensors of one checkpoint, by name, on one device and in one dtype.
 #[derive(Debug)]
 pub struct Weights {
-    tensors: HashMap<String, Tensor>,
-    quantized: HashMap<String, QuantizedWeight>,
+    /// Behind locks so that layers can [`Weights::release`] what they copied out while the
+    /// model is built from a shared reference.
+    tensors: Mutex<HashMap<String, Tensor>>,
+    quantized: Mutex<HashMap<String, QuantizedWeight>>,
     source: PathBuf,
     dtype: DType,
     device: Device,
@@ -112,8 +119,8 @@ impl Weights {
         device: &Device,
     ) -> Self {
         Self {
-            tensors,
-            quantized: HashMap::new(),
+            tensors: Mutex::new(tensors),
+            quantized: Mutex::new(HashMap::new()),
             source,
             dtype,
             device: device.clone(),
@@ -123,7 +130,7 @@ impl Weights {
     /// Add matrices kept quantized; [`Weights::quantized`] returns them before any float tensor
     /// of the same name.
     pub fn with_quantized(mut self, quantized: HashMap<String, QuantizedWeight>) -> Self {
-        self.quantized.extend(quantized);
+        lock(&mut self.quantized).extend(quantized);
         self
     }
 
@@ -143,21 +150,17 @@ impl Weights {
                     .any(|e| name.contains(e))
                 && t.dim(1).is_ok_and(|c| c > 0 && c % Q8_0_BLOCK == 0)
         };
-        let mut names: Vec<String> = self
-            .tensors
+        let (tensors, quantized) = (lock(&mut self.tensors), lock(&mut self.quantized));
+        let mut names: Vec<String> = tensors
             .iter()
-            .filter(|(n, t)| is_linear(n, t) && !self.quantized.contains_key(*n))
+            .filter(|(n, t)| is_linear(n, t) && !quantized.contains_key(*n))
             .map(|(n, _)| n.clone())
             .collect();
         names.sort();
         let mut count = 0;
         for name in names {
-            let t = self
-                .tensors
-                .remove(&name)
-                .expect("name listed from the map");
-            self.quantized
-                .insert(name, QuantizedWeight::q8_0(&t, &self.device)?);
+            let t = tensors.remove(&name).expect("name listed from the map");
+            quantized.insert(name, QuantizedWeight::q8_0(&t, &self.device)?);
             count += 1;
         }
         const TIED: [&str; 4] = [
@@ -167,11 +170,11 @@ impl Weights {
             "decoder.embed_tokens.weight",
         ];
         let head = "lm_head.weight";
-        if !self.tensors.contains_key(head) && !self.quantized.contains_key(head) {
-            let tied = TIED.iter().find_map(|n| self.tensors.get(*n));
+        if !tensors.contains_key(head) && !quantized.contains_key(head) {
+            let tied = TIED.iter().find_map(|n| tensors.get(*n));
             if let Some(t) = tied.filter(|t| t.dim(1).is_ok_and(|c| c % Q8_0_BLOCK == 0)) {
                 let q = QuantizedWeight::q8_0(t, &self.device)?;
-                self.quantized.insert(head.to_string(), q);
+                quantized.insert(head.to_string(), q);
                 count += 1;
             }
         }
@@ -180,13 +183,18 @@ impl Weights {
 
     /// Number of matrices kept quantized.
     pub fn quantized_count(&self) -> usize {
-        self.quantized.len()
+        self.quantized.lock().map_or(0, |q| q.len())
     }
 
     /// The quantized matrix `name`, checked against `shape`, its row factor in the model's dtype;
     /// `None` when `name` is not kept quantized.
     pub fn quantized(&self, name: &str, shape: &[usize]) -> Result<Option<QuantizedWeight>> {
-        let Some(q) = self.quantized.get(name) else {
+        let Some(q) = self
+            .quantized
+            .lock()
+            .ok()
+            .and_then(|q| q.get(name).cloned())
+        else {
             return Ok(None);
         };
         if q.matrix.shape().dims() != shape {
@@ -211,7 +219,7 @@ impl Weights {
 
     /// Whether the checkpoint holds `name`.
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+        self.tensors.lock().is_ok_and(|t| t.contains_key(name))
     }
 
     /// The tensor `name`, checked against `shape`, converted to the model's dtype and device.
@@ -221,7 +229,8 @@ impl Weights {
 
     /// Like [`Weights::get`] with an explicit dtype (e.g. biases kept in f32).
     pub fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
-        let t = self.tensors.get(name).ok_or_else(|| Error::CorruptModel {
+        let t = self.tensors.lock().ok().and_then(|t| t.get(name).cloned());
+        let t = t.ok_or_else(|| Error::CorruptModel {
             path: self.source.clone(),
             reason: format!(
                 "tensor `{name}` is missing; the file does not match its config.json \
@@ -248,6 +257,18 @@ impl Weights {
             }
         }
         Ok(t.reshape(shape)?.to_dtype(dtype)?.to_device(&self.device)?)
+    }
+
+    /// Forget `name` (float and quantized): a layer that keeps its own copy of a matrix (packed
+    /// for the CPU kernel) releases the checkpoint's, so a model never holds both while it is
+    /// built. Asking for `name` afterwards is an error, as for a missing tensor.
+    pub fn release(&self, name: &str) {
+        if let Ok(mut t) = self.tensors.lock() {
+            t.remove(name);
+        }
+        if let Ok(mut q) = self.quantized.lock() {
+            q.remove(name);
+        }
     }
 
     /// The first of `names` that the checkpoint holds (tied weights are often stored once).

@@ -4,10 +4,11 @@
 //! longer change are dropped from the model's state, so they stop costing compute.
 
 use super::{
-    device_bans, device_pick, last_tokens, log_softmax_in_place, processors, row_ids,
-    EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq,
+    device_bans, device_pick, last_tokens, log_softmax_in_place, logsoftmax::Normalizer,
+    processors, row_ids, EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq,
 };
 use rayon::prelude::*;
+use std::cmp::Ordering;
 
 use crate::error::Result;
 
@@ -100,16 +101,34 @@ pub(super) fn search<M: Seq2Seq>(
                 device_pick::beam_top_k(&logits, &bans, &scores, nb, keep_k)?
             }
             None => {
-                let mut logits: Vec<Vec<f32>> = logits.to_vec2()?;
-                // Rows are independent: normalise them on all cores (the exp pass is the costly part).
-                logits
-                    .par_iter_mut()
-                    .for_each(|row| log_softmax_in_place(row));
-                active
+                let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+                let bans: Option<Vec<Vec<u32>>> = active
                     .iter()
-                    .zip(logits.chunks_mut(nb))
-                    .map(|(&s, rows)| host_top(&searches[s], rows, cfg, keep_k))
-                    .collect()
+                    .flat_map(|&s| searches[s].running.iter())
+                    .map(|b| processors::sparse_bans(cfg, &b.tokens))
+                    .collect();
+                let fast = bans.and_then(|bans| {
+                    let scores: Vec<f32> = active
+                        .iter()
+                        .flat_map(|&s| searches[s].running.iter().map(|b| b.score))
+                        .collect();
+                    bans_only_top(&flat, vocab, &bans, &scores, nb, keep_k)
+                });
+                match fast {
+                    Some(tops) => tops,
+                    None => {
+                        // Rows are independent: normalise them on all cores.
+                        let mut rows: Vec<Vec<f32>> =
+                            flat.chunks(vocab.max(1)).map(<[f32]>::to_vec).collect();
+                        rows.par_iter_mut()
+                            .for_each(|row| log_softmax_in_place(row));
+                        active
+                            .iter()
+                            .zip(rows.chunks_mut(nb))
+                            .map(|(&s, rows)| host_top(&searches[s], rows, cfg, keep_k))
+                            .collect()
+                    }
+                }
             }
         };
         let mut next_rows = Vec::with_capacity(active.len() * nb);
@@ -139,6 +158,67 @@ pub(super) fn search<M: Seq2Seq>(
             }
         })
         .collect())
+}
+
+/// [`host_top`] for steps whose processors only ban tokens, without writing log-probabilities:
+/// each row keeps its `keep_k` best values (banned tokens skipped), and only those are
+/// normalized and scored, with the same arithmetic as on the whole row. `None` when some row
+/// has fewer than `keep_k` candidates (the full path then decides, as it always would).
+fn bans_only_top(
+    flat: &[f32],
+    vocab: usize,
+    bans: &[Vec<u32>],
+    scores: &[f32],
+    nb: usize,
+    keep_k: usize,
+) -> Option<Vec<Vec<(usize, f32)>>> {
+    let rows: Vec<Vec<(usize, f32)>> = flat
+        .par_chunks(vocab.max(1))
+        .zip(bans.par_iter())
+        .zip(scores.par_iter())
+        .map(|((row, bans), &score)| row_top(row, bans, score, keep_k))
+        .collect();
+    if rows.iter().any(|r| r.len() < keep_k) {
+        return None;
+    }
+    Some(
+        rows.chunks(nb)
+            .map(|beams| {
+                // Candidates in index order, so that ties go to the lower index as on full rows.
+                let mut candidates: Vec<(usize, f32)> = beams
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(b, r)| r.iter().map(move |&(t, v)| (b * vocab + t, v)))
+                    .collect();
+                candidates.sort_unstable_by_key(|&(i, _)| i);
+                top_k(candidates.iter().map(|&(_, v)| v), keep_k)
+                    .into_iter()
+                    .map(|(at, v)| (candidates[at].0, v))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// The `k` best tokens of one row by value (ties to the lower index; `bans`, sorted, skipped),
+/// with their scores `log p + beam_score`.
+fn row_top(row: &[f32], bans: &[u32], beam_score: f32, k: usize) -> Vec<(usize, f32)> {
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &x) in row.iter().enumerate() {
+        if x.is_nan()
+            || (best.len() == k && x.partial_cmp(&best[k - 1].1) != Some(Ordering::Greater))
+            || bans.binary_search(&(i as u32)).is_ok()
+        {
+            continue;
+        }
+        let at = best.partition_point(|&(_, b)| b >= x);
+        best.insert(at, (i, x));
+        best.truncate(k);
+    }
+    let norm = Normalizer::of(row);
+    best.into_iter()
+        .map(|(i, x)| (i, norm.map_or(x, |n| n.log_prob(x)) + beam_score))
+        .collect()
 }
 
 /// One sentence's `keep_k` best candidates on the host: `rows` (its beams' rows) hold

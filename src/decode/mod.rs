@@ -10,11 +10,13 @@ pub mod causal;
 pub mod config;
 mod device_pick;
 mod greedy;
+mod logsoftmax;
 pub mod processors;
 
 use candle_core::{Device, Tensor};
 
 pub use config::{EarlyStopping, GenerationConfig};
+use logsoftmax::{log_prob_at, log_softmax_in_place};
 
 use crate::error::{Error, Result};
 
@@ -177,53 +179,9 @@ fn last_tokens<'a>(
     Ok(Tensor::from_vec(v, n, device)?)
 }
 
-/// Natural-log softmax of one row, computed as PyTorch does (shift by the max, then log-sum-exp).
-/// `log_softmax(row)[i]` without writing the row: the same operations in the same order as
-/// [`log_softmax_in_place`], so the value is bit-identical.
-fn log_prob_at(row: &[f32], i: usize) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return row[i];
-    }
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    row[i] - max - sum.ln()
-}
-
-fn log_softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return;
-    }
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    let log_sum = sum.ln();
-    for x in row.iter_mut() {
-        *x = *x - max - log_sum;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_prob_at_is_bit_identical_to_log_softmax() {
-        let rows = [
-            vec![0.5f32, -3.25, 7.0, 7.0, f32::NEG_INFINITY, 1e-3],
-            vec![f32::NEG_INFINITY; 3],
-            vec![-1e9, 2.5, -0.125],
-        ];
-        for row in rows {
-            let mut all = row.clone();
-            log_softmax_in_place(&mut all);
-            for (i, want) in all.iter().enumerate() {
-                assert_eq!(
-                    log_prob_at(&row, i).to_bits(),
-                    want.to_bits(),
-                    "{row:?}[{i}]"
-                );
-            }
-        }
-    }
 
     #[test]
     fn padding_is_right_sided_with_a_mask() {

@@ -40,9 +40,9 @@ enum FeedForward {
     Gated { wi_0: Dense, wi_1: Dense, wo: Dense },
 }
 
+/// The feed-forward sub-layer; `wi` / `wi_0` carry the activation.
 struct Ffn {
     dense: FeedForward,
-    act: Activation,
     norm: RmsNorm,
 }
 
@@ -53,13 +53,13 @@ impl Ffn {
         let p = |n: &str| format!("{prefix}.DenseReluDense.{n}");
         let dense = if gated {
             FeedForward::Gated {
-                wi_0: Dense::load(w, &p("wi_0"), d, ff, false)?,
+                wi_0: Dense::load(w, &p("wi_0"), d, ff, false)?.with_activation(act),
                 wi_1: Dense::load(w, &p("wi_1"), d, ff, false)?,
                 wo: Dense::load(w, &p("wo"), ff, d, false)?,
             }
         } else {
             FeedForward::Plain {
-                wi: Dense::load(w, &p("wi"), d, ff, false)?,
+                wi: Dense::load(w, &p("wi"), d, ff, false)?.with_activation(act),
                 wo: Dense::load(w, &p("wo"), ff, d, false)?,
             }
         };
@@ -69,16 +69,16 @@ impl Ffn {
             d,
             cfg.layer_norm_epsilon as f32,
         )?;
-        Ok(Self { dense, act, norm })
+        Ok(Self { dense, norm })
     }
 
     /// `x + FFN(norm(x))`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.norm.forward(x)?;
         let h = match &self.dense {
-            FeedForward::Plain { wi, wo } => wo.forward(&self.act.apply(&wi.forward(&h)?)?)?,
+            FeedForward::Plain { wi, wo } => wo.forward(&wi.forward(&h)?)?,
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                let gate = self.act.apply(&wi_0.forward(&h)?)?;
+                let gate = wi_0.forward(&h)?;
                 wo.forward(&(gate * wi_1.forward(&h)?)?)?
             }
         };
