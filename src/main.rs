@@ -7,6 +7,12 @@ use clap::Parser;
 
 mod cli;
 
+/// mimalloc keeps freed pages for reuse: a decoding step allocates and frees tens of MB of
+/// activations and logits, which the system allocator returned to the kernel and faulted back
+/// in at every step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {

@@ -5,7 +5,7 @@
 
 use super::{
     device_bans, device_pick, last_tokens, log_softmax_in_place, logsoftmax::Normalizer,
-    processors, row_ids, EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq,
+    processors, row_ids, with_host_rows, EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq,
 };
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -100,8 +100,7 @@ pub(super) fn search<M: Seq2Seq>(
                     .collect();
                 device_pick::beam_top_k(&logits, &bans, &scores, nb, keep_k)?
             }
-            None => {
-                let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+            None => with_host_rows(&logits, |flat| {
                 let bans: Option<Vec<Vec<u32>>> = active
                     .iter()
                     .flat_map(|&s| searches[s].running.iter())
@@ -112,7 +111,7 @@ pub(super) fn search<M: Seq2Seq>(
                         .iter()
                         .flat_map(|&s| searches[s].running.iter().map(|b| b.score))
                         .collect();
-                    bans_only_top(&flat, vocab, &bans, &scores, nb, keep_k)
+                    bans_only_top(flat, vocab, &bans, &scores, nb, keep_k)
                 });
                 match fast {
                     Some(tops) => tops,
@@ -129,7 +128,7 @@ pub(super) fn search<M: Seq2Seq>(
                             .collect()
                     }
                 }
-            }
+            })?,
         };
         let mut next_rows = Vec::with_capacity(active.len() * nb);
         let mut still_active = Vec::with_capacity(active.len());

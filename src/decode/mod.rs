@@ -162,6 +162,22 @@ fn device_bans<'a>(
     device_pick::fits(rows, vocab).then_some(bans)
 }
 
+/// Run `f` on the values of `logits` (`[rows, vocab]`, f32), row after row: borrowed in place
+/// on the CPU, copied from other devices.
+fn with_host_rows<R>(logits: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let logits = logits.to_dtype(candle_core::DType::F32)?.contiguous()?;
+    if logits.device().is_cpu() {
+        let (storage, layout) = logits.storage_and_layout();
+        if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((a, b))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return Ok(f(&v[a..b]));
+        }
+    }
+    let v: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+    Ok(f(&v))
+}
+
 /// Row indices in the form [`Seq2Seq::select`] takes.
 fn row_ids(rows: &[usize]) -> Vec<u32> {
     rows.iter().map(|&r| r as u32).collect()
