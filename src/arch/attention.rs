@@ -239,28 +239,41 @@ impl Attention {
 }
 
 /// Keys and values of one self-attention layer, grown by one position per decoding step.
+///
+/// A row selection (beam reordering, finished rows dropped) is kept until the next append,
+/// which then gathers the kept rows and adds the new position in one copy of the cache instead
+/// of two.
 #[derive(Clone, Default)]
 pub struct KvCache {
     kv: Option<(Tensor, Tensor)>,
+    /// Rows of `kv` to keep, in order, not applied yet.
+    pending: Option<Vec<u32>>,
 }
 
 impl KvCache {
     /// Append new keys/values `[b, h, t_new, hd]` and return the full cache.
     pub fn append(&mut self, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let kv = match self.kv.take() {
-            None => (k, v),
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+        let kv = match (self.kv.take(), self.pending.take()) {
+            (None, _) => (k, v),
+            (Some((pk, pv)), None) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+            (Some((pk, pv)), Some(rows)) => {
+                (gather_cat(&pk, &rows, &k)?, gather_cat(&pv, &rows, &v)?)
+            }
         };
         self.kv = Some(kv.clone());
         Ok(kv)
     }
 
-    /// Keep only the batch rows in `rows` (in that order): beam reordering and dropping finished rows.
-    pub fn select(&mut self, rows: &Tensor) -> candle_core::Result<()> {
-        if let Some((k, v)) = self.kv.take() {
-            self.kv = Some((k.index_select(rows, 0)?, v.index_select(rows, 0)?));
+    /// Keep only the batch rows in `rows` (in that order): beam reordering and dropping finished
+    /// rows. Applied by the next [`KvCache::append`].
+    pub fn select(&mut self, rows: &[u32]) {
+        if self.kv.is_none() {
+            return;
         }
-        Ok(())
+        self.pending = Some(match self.pending.take() {
+            Some(earlier) => rows.iter().map(|&r| earlier[r as usize]).collect(),
+            None => rows.to_vec(),
+        });
     }
 
     /// Number of cached positions.
@@ -272,6 +285,67 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// `cat([old[rows], new], 2)` for `old: [b_old, h, t, hd]` and `new: [rows.len(), h, t_new, hd]`:
+/// one pass over the cache on the CPU, index-select then concatenate elsewhere.
+fn gather_cat(old: &Tensor, rows: &[u32], new: &Tensor) -> candle_core::Result<Tensor> {
+    use candle_core::{CpuStorage, Storage};
+    let (b_old, h, t, hd) = old.dims4()?;
+    let (b_new, h2, t_new, hd2) = new.dims4()?;
+    if h != h2 || hd != hd2 || b_new != rows.len() || rows.iter().any(|&r| r as usize >= b_old) {
+        candle_core::bail!(
+            "kv cache: cannot append {:?} to rows {rows:?} of {:?}",
+            new.dims(),
+            old.dims()
+        );
+    }
+    let shape = (b_new, h, t + t_new, hd);
+    let gathered = {
+        let (os, ol) = old.storage_and_layout();
+        let (ns, nl) = new.storage_and_layout();
+        let runs = (h, t * hd, t_new * hd);
+        match (&*os, &*ns, ol.contiguous_offsets(), nl.contiguous_offsets()) {
+            (Storage::Cpu(o), Storage::Cpu(n), Some((oa, ob)), Some((na, nb))) => match (o, n) {
+                (CpuStorage::F32(o), CpuStorage::F32(n)) => {
+                    Some(CpuStorage::F32(gather(&o[oa..ob], rows, &n[na..nb], runs)))
+                }
+                (CpuStorage::F16(o), CpuStorage::F16(n)) => {
+                    Some(CpuStorage::F16(gather(&o[oa..ob], rows, &n[na..nb], runs)))
+                }
+                (CpuStorage::BF16(o), CpuStorage::BF16(n)) => {
+                    Some(CpuStorage::BF16(gather(&o[oa..ob], rows, &n[na..nb], runs)))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    match gathered {
+        Some(CpuStorage::F32(v)) => Tensor::from_vec(v, shape, old.device()),
+        Some(CpuStorage::F16(v)) => Tensor::from_vec(v, shape, old.device()),
+        Some(CpuStorage::BF16(v)) => Tensor::from_vec(v, shape, old.device()),
+        _ => {
+            let idx = Tensor::from_vec(rows.to_vec(), rows.len(), old.device())?;
+            Tensor::cat(&[&old.index_select(&idx, 0)?, new], 2)
+        }
+    }
+}
+
+/// [`gather_cat`] on host values: per kept row and head, its `old_run` cached values, then the
+/// new row's `new_run` values; `runs` is `(heads, old_run, new_run)`.
+fn gather<T: Copy>(old: &[T], rows: &[u32], new: &[T], runs: (usize, usize, usize)) -> Vec<T> {
+    let (h, old_run, new_run) = runs;
+    let mut out = Vec::with_capacity(rows.len() * h * (old_run + new_run));
+    for (i, &r) in rows.iter().enumerate() {
+        for head in 0..h {
+            let src = (r as usize * h + head) * old_run;
+            out.extend_from_slice(&old[src..src + old_run]);
+            let src = (i * h + head) * new_run;
+            out.extend_from_slice(&new[src..src + new_run]);
+        }
+    }
+    out
 }
 
 /// Plan a row selection over encoder memory shared by groups of `group` consecutive decoder
@@ -296,4 +370,42 @@ pub fn padding_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> 
     // 0 where kept, a very large negative number where padded (becomes -inf in f16/bf16: fine for softmax).
     let bias = ((keep - 1.0)? * f64::from(f32::MAX))?;
     bias.reshape((b, 1, 1, s))?.to_dtype(dtype)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn ramp(shape: (usize, usize, usize, usize), start: f32) -> Tensor {
+        let n = shape.0 * shape.1 * shape.2 * shape.3;
+        let v: Vec<f32> = (0..n).map(|i| start + i as f32).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn selections_apply_at_the_next_append_as_select_then_cat() {
+        let mut cache = KvCache::default();
+        let (k0, v0) = (ramp((3, 2, 2, 4), 0.0), ramp((3, 2, 2, 4), 1000.0));
+        cache.append(k0.clone(), v0.clone()).unwrap();
+        // Two selections compose: rows [2, 0, 0, 1] then [3, 1].
+        cache.select(&[2, 0, 0, 1]);
+        cache.select(&[3, 1]);
+        assert_eq!(cache.len(), 2);
+        let (k1, v1) = (ramp((2, 2, 1, 4), 500.0), ramp((2, 2, 1, 4), 1500.0));
+        let (k, v) = cache.append(k1.clone(), v1.clone()).unwrap();
+        let idx = Tensor::new(&[1u32, 0], &Device::Cpu).unwrap();
+        let want_k = Tensor::cat(&[&k0.index_select(&idx, 0).unwrap(), &k1], 2).unwrap();
+        let want_v = Tensor::cat(&[&v0.index_select(&idx, 0).unwrap(), &v1], 2).unwrap();
+        assert_eq!(
+            k.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            want_k.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+        assert_eq!(
+            v.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            want_v.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+        assert_eq!(k.dims(), &[2, 2, 3, 4]);
+        assert!(gather_cat(&k0, &[3], &k1.narrow(0, 0, 1).unwrap()).is_err());
+    }
 }

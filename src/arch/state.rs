@@ -67,9 +67,8 @@ impl DecoderState {
         }
         self.group = group;
         self.rows = wanted.len();
-        let rows = Tensor::from_vec(wanted.to_vec(), wanted.len(), device)?;
         for c in self.self_kv.iter_mut() {
-            c.select(&rows)?;
+            c.select(wanted);
         }
         Ok(())
     }
