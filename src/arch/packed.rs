@@ -617,19 +617,27 @@ mod avx2 {
         debug_assert!(out.len() >= values.len() && scales.len() * Q8_BLOCK >= values.len());
         let q = values.as_ptr() as *const i8;
         let o = out.as_mut_ptr() as *mut f32;
-        for (i, s) in (0..values.len()).zip(scales.iter().flat_map(|s| [s; Q8_BLOCK])) {
+        let mut i = 0;
+        for s in scales {
             let s0 = _mm256_load_ps(s.0.as_ptr());
             let s1 = _mm256_load_ps(s.0.as_ptr().add(8));
-            let lo = _mm_loadl_epi64(q.add(i * NR) as *const __m128i);
-            let hi = _mm_loadl_epi64(q.add(i * NR + 8) as *const __m128i);
-            _mm256_store_ps(
-                o.add(i * NR),
-                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), s0),
-            );
-            _mm256_store_ps(
-                o.add(i * NR + 8),
-                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), s1),
-            );
+            let end = (i + Q8_BLOCK).min(values.len());
+            while i < end {
+                let lo = _mm_loadl_epi64(q.add(i * NR) as *const __m128i);
+                let hi = _mm_loadl_epi64(q.add(i * NR + 8) as *const __m128i);
+                _mm256_store_ps(
+                    o.add(i * NR),
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), s0),
+                );
+                _mm256_store_ps(
+                    o.add(i * NR + 8),
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), s1),
+                );
+                i += 1;
+            }
+            if i == values.len() {
+                break;
+            }
         }
     }
 }
