@@ -162,7 +162,9 @@ pub(super) fn search<M: Seq2Seq>(
 /// [`host_top`] for steps whose processors only ban tokens, without writing log-probabilities:
 /// each row keeps its `keep_k` best values (banned tokens skipped), and only those are
 /// normalized and scored, with the same arithmetic as on the whole row. `None` when some row
-/// has fewer than `keep_k` candidates (the full path then decides, as it always would).
+/// has fewer than `keep_k` candidates (the full path then decides, as it always would). One
+/// difference: where two different values of a row round to the same log-probability at the
+/// k-th place, the larger value is kept (the full path keeps the lower index).
 fn bans_only_top(
     flat: &[f32],
     vocab: usize,
@@ -352,7 +354,60 @@ fn top_k(values: impl Iterator<Item = f32>, k: usize) -> Vec<(usize, f32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::top_k;
+    use super::*;
+
+    #[test]
+    fn bans_only_top_matches_the_full_path() {
+        let (vocab, nb, keep_k) = (300, 3, 6);
+        let mut cfg = GenerationConfig::new(0, 1, 1);
+        cfg.num_beams = nb;
+        cfg.no_repeat_ngram_size = 2;
+        cfg.min_length = 4;
+        let mut s = 12345u32;
+        let flat: Vec<f32> = (0..2 * nb * vocab)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1 << 24) as f32 * 16.0 - 8.0
+            })
+            .collect();
+        // Histories that ban tokens by n-gram repeats and by the minimum length.
+        let histories = [
+            vec![0, 7, 9, 7],
+            vec![0, 5],
+            vec![0, 9, 9],
+            vec![0, 1, 2, 3, 1],
+        ];
+        let searches: Vec<Search> = (0..2)
+            .map(|i| Search {
+                running: (0..nb)
+                    .map(|b| Beam {
+                        tokens: histories[(i + b) % histories.len()].clone(),
+                        score: -(b as f32) * 0.75 - i as f32,
+                    })
+                    .collect(),
+                slots: Vec::new(),
+                open: true,
+                done: false,
+            })
+            .collect();
+        let beams = searches.iter().flat_map(|s| s.running.iter());
+        let bans: Vec<Vec<u32>> = beams
+            .clone()
+            .map(|b| processors::sparse_bans(&cfg, &b.tokens).unwrap())
+            .collect();
+        assert!(
+            bans.iter().any(|b| !b.is_empty()),
+            "the case must ban something"
+        );
+        let scores: Vec<f32> = beams.map(|b| b.score).collect();
+        let fast = bans_only_top(&flat, vocab, &bans, &scores, nb, keep_k).unwrap();
+        let mut rows: Vec<Vec<f32>> = flat.chunks(vocab).map(<[f32]>::to_vec).collect();
+        rows.iter_mut().for_each(|r| log_softmax_in_place(r));
+        for (i, (search, rows)) in searches.iter().zip(rows.chunks_mut(nb)).enumerate() {
+            let full = host_top(search, rows, &cfg, keep_k);
+            assert_eq!(fast[i], full, "sentence {i}");
+        }
+    }
 
     #[test]
     fn top_k_orders_by_value_then_position() {
