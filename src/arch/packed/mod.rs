@@ -7,7 +7,7 @@
 //! panel's lines into tiles of up to [`MR`] rows × 16 columns that live in registers: the shape
 //! of a GEMM micro-kernel, without the repacking of the weights that a general GEMM does at every
 //! call (at 32 rows against opus-mt-sized matrices that repacking was ~18% of a decoder step).
-//! Each line is read from memory once per chunk of rows, so one row (greedy decoding of one
+//! Each line is read from memory once per product, so one row (greedy decoding of one
 //! sentence) streams the weights like a matrix-vector product, and many rows reuse each line
 //! from L1 across the whole tile.
 //!
@@ -29,8 +29,6 @@ pub const NR: usize = 16;
 const MR: usize = 6;
 /// Depth per pass: a panel's block (256 lines, 16 KiB) stays in L1 while every row tile uses it.
 const KC: usize = 256;
-/// Bytes of `x` a chunk of rows may take, so the rows stay in L2 while the panels stream past.
-const ROWS_BYTES: usize = 256 << 10;
 /// Values per int8 scale (GGML Q8_0).
 pub const Q8_BLOCK: usize = 32;
 /// Up to this many rows an int8 block is widened inside the tile, line by line; above it the
@@ -257,60 +255,55 @@ impl PackedMatrix {
         let group = panels
             .div_ceil(4 * rayon::current_num_threads().max(1))
             .max(1);
-        let chunk_rows = (ROWS_BYTES / (4 * k.max(1))).max(2 * MR) / MR * MR;
         let simd = simd();
         let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
-        for r0 in (0..m).step_by(chunk_rows) {
-            let rows = chunk_rows.min(m - r0);
-            let xc = &x[r0 * k..(r0 + rows) * k];
-            (0..panels.div_ceil(group)).into_par_iter().for_each(|g| {
-                let mut widened = Vec::new();
-                for p in g * group..((g + 1) * group).min(panels) {
-                    let cols = NR.min(n - p * NR);
-                    let bias = self.bias.as_ref().map(|b| &b[p * NR..(p + 1) * NR]);
-                    for kc in (0..k).step_by(KC) {
-                        let depth = KC.min(k - kc);
-                        let b = match &self.panels {
-                            Panels::F32(lines) => {
-                                Block::F32(&lines[p * k + kc..p * k + kc + depth])
+        // Each panel block is read (and, for int8, widened) once per call, and every row tile
+        // uses it while it is in L1.
+        (0..panels.div_ceil(group)).into_par_iter().for_each(|g| {
+            let mut widened = Vec::new();
+            for p in g * group..((g + 1) * group).min(panels) {
+                let cols = NR.min(n - p * NR);
+                let bias = self.bias.as_ref().map(|b| &b[p * NR..(p + 1) * NR]);
+                for kc in (0..k).step_by(KC) {
+                    let depth = KC.min(k - kc);
+                    let b = match &self.panels {
+                        Panels::F32(lines) => Block::F32(&lines[p * k + kc..p * k + kc + depth]),
+                        Panels::Int8 { values, scales } => {
+                            let per_row = k / Q8_BLOCK;
+                            let values = &values[p * k + kc..p * k + kc + depth];
+                            let scales = &scales[p * per_row + kc / Q8_BLOCK..];
+                            if simd && m <= FUSED_INT8_MAX_ROWS {
+                                Block::Int8 { values, scales }
+                            } else {
+                                widened.resize(depth, ZERO_LINE);
+                                widen(values, scales, &mut widened, simd);
+                                Block::F32(&widened)
                             }
-                            Panels::Int8 { values, scales } => {
-                                let per_row = k / Q8_BLOCK;
-                                let values = &values[p * k + kc..p * k + kc + depth];
-                                let scales = &scales[p * per_row + kc / Q8_BLOCK..];
-                                if simd && rows <= FUSED_INT8_MAX_ROWS {
-                                    Block::Int8 { values, scales }
-                                } else {
-                                    widened.resize(depth, ZERO_LINE);
-                                    widen(values, scales, &mut widened, simd);
-                                    Block::F32(&widened)
-                                }
-                            }
-                        };
-                        let last = kc + depth == k;
-                        let (bias, act) = if last { (bias, self.act) } else { (None, None) };
-                        for t0 in (0..rows).step_by(MR) {
-                            let tile = Tile {
-                                a: &xc[t0 * k + kc..],
-                                lda: k,
-                                depth,
-                                b,
-                                // SAFETY: rows r0+t0.. and columns p·16.. are in `out` and no
-                                // other task writes this panel's columns.
-                                c: unsafe { dst.at((r0 + t0) * n + p * NR) },
-                                ldc: n,
-                                cols,
-                                first: kc == 0,
-                                bias,
-                                act,
-                            };
-                            tile.run(MR.min(rows - t0), simd);
                         }
+                    };
+                    let last = kc + depth == k;
+                    let (bias, act) = if last { (bias, self.act) } else { (None, None) };
+                    for t0 in (0..m).step_by(MR) {
+                        let tile = Tile {
+                            a: &x[t0 * k + kc..],
+                            lda: k,
+                            depth,
+                            b,
+                            // SAFETY: row t0.. and columns p·16.. are in `out` and no other task
+                            // writes this panel's columns.
+                            c: unsafe { dst.at(t0 * n + p * NR) },
+                            ldc: n,
+                            cols,
+                            first: kc == 0,
+                            bias,
+                            act,
+                        };
+                        tile.run(MR.min(m - t0), simd);
                     }
                 }
-            });
-        }
-        // SAFETY: the tiles wrote all m × n values (every panel, every row chunk, block 0 first);
+            }
+        });
+        // SAFETY: the tiles wrote all m × n values (every panel, every row tile, block 0 first);
         // MaybeUninit<f32> and f32 have the same layout.
         unsafe {
             let mut out = std::mem::ManuallyDrop::new(out);
