@@ -8,6 +8,7 @@
 
 use candle_core::{DType, Module, Tensor};
 
+use super::cached_attention;
 pub use super::dense::Dense;
 use super::weights::Weights;
 use crate::error::Result;
@@ -181,7 +182,14 @@ impl Attention {
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let q = self.scaled(self.split_heads(&self.q.forward(x)?)?)?;
+        let q = self.q.forward(x)?;
+        let q4 = q.reshape((b, t, self.heads, self.head_dim))?;
+        if let Some(ctx) = cached_attention::attend(&q4, k, v, bias, self.scale as f32) {
+            return self
+                .out
+                .forward(&ctx?.reshape((b, t, self.heads * self.head_dim))?);
+        }
+        let q = self.scaled(self.split_heads(&q)?)?;
         let scores = q.matmul(&k.t()?)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,
@@ -217,12 +225,18 @@ impl Attention {
             candle_core::bail!("grouped attention needs one position per row and whole groups, got {rows}x{t} rows in groups of {group}");
         }
         let m = rows / group;
-        // [rows, 1, d] -> [m, group, heads, hd] -> [m, heads, group, hd]: the group becomes the query axis.
+        // [rows, 1, d] -> [m, group, heads, hd]: the group becomes the query axis.
         let q = self
-            .scaled(self.q.forward(x)?)?
-            .reshape((m, group, self.heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?;
+            .q
+            .forward(x)?
+            .reshape((m, group, self.heads, self.head_dim))?;
+        if let Some(ctx) = cached_attention::attend(&q, k, v, bias, self.scale as f32) {
+            return self
+                .out
+                .forward(&ctx?.reshape((rows, 1, self.heads * self.head_dim))?);
+        }
+        // -> [m, heads, group, hd]
+        let q = self.scaled(q)?.transpose(1, 2)?.contiguous()?;
         let scores = q.matmul(&k.t()?)?;
         let scores = match bias {
             Some(bias) => scores.broadcast_add(bias)?,

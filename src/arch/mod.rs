@@ -5,6 +5,7 @@
 
 pub mod any;
 pub mod attention;
+mod cached_attention;
 pub mod ct2;
 pub mod dense;
 pub mod gguf;

@@ -74,20 +74,29 @@ pub(super) fn search<M: Seq2Seq>(
             done: false,
         })
         .collect();
-    // Each sentence gets `nb` rows of the model state.
-    let expand: Vec<usize> = (0..batch)
-        .flat_map(|i| std::iter::repeat_n(i, nb))
-        .collect();
-    model.select(&mut state, &row_ids(&expand))?;
-    // `active[p]` is the sentence whose beams occupy state rows p*nb .. (p+1)*nb.
+    // `active[p]` is the sentence whose beams occupy state rows p*width .. (p+1)*width. The
+    // first step runs one row per sentence (its beams are still identical: the same start
+    // token on the same state) and its logits are repeated for the `nb` beams; the state grows
+    // to `nb` rows per sentence with the first reordering.
     let mut active: Vec<usize> = (0..batch).collect();
+    let mut width = 1;
     let mut cur_len = 1;
     while !active.is_empty() && cur_len < max_length {
         let histories = active
             .iter()
             .flat_map(|&s| searches[s].running.iter().map(|b| &b.tokens));
-        let tokens = last_tokens(histories.clone(), device)?;
+        let tokens = last_tokens(
+            active
+                .iter()
+                .flat_map(|&s| searches[s].running.iter().take(width).map(|b| &b.tokens)),
+            device,
+        )?;
         let logits = model.step(&mut state, &tokens)?;
+        let logits = if width < nb {
+            repeat_rows(&logits, nb)?
+        } else {
+            logits
+        };
         let on_device = device_pick::enabled(device)
             .then(|| device_bans(cfg, histories, vocab))
             .flatten();
@@ -138,13 +147,15 @@ pub(super) fn search<M: Seq2Seq>(
             cur_len_check(search, cfg, cur_len + 1, max_length);
             if !search.done {
                 still_active.push(s);
-                next_rows.extend(parents.iter().map(|&b| pos * nb + b));
+                // While one row stands for all of a sentence's beams, every parent is that row.
+                next_rows.extend(parents.iter().map(|&b| pos * width + b % width));
             }
         }
         cur_len += 1;
         active = still_active;
         if !active.is_empty() && cur_len < max_length {
             model.select(&mut state, &row_ids(&next_rows))?;
+            width = nb;
         }
     }
     Ok(searches
@@ -157,6 +168,16 @@ pub(super) fn search<M: Seq2Seq>(
             }
         })
         .collect())
+}
+
+/// Each row of `logits: [rows, vocab]` repeated `n` times in place: `[rows * n, vocab]`.
+fn repeat_rows(logits: &candle_core::Tensor, n: usize) -> Result<candle_core::Tensor> {
+    let rows = logits.dim(0)?;
+    let idx: Vec<u32> = (0..rows as u32)
+        .flat_map(|r| std::iter::repeat_n(r, n))
+        .collect();
+    let idx = candle_core::Tensor::from_vec(idx, rows * n, logits.device())?;
+    Ok(logits.index_select(&idx, 0)?)
 }
 
 /// [`host_top`] for steps whose processors only ban tokens, without writing log-probabilities:

@@ -1,0 +1,316 @@
+//! Attention of decoding steps on the CPU: a few queries per row against cached keys and values,
+//! in one pass per row and head, with no layout copies.
+//!
+//! During decoding each row brings one query per head (self-attention), or the beams of one
+//! sentence bring one each against their shared encoder memory (grouped cross-attention). As
+//! tensor operations that is a transpose copy of the queries, two batched products of a
+//! handful of rows each (whose general GEMM packs its operands at every call), a softmax, a
+//! bias addition and another transpose copy. Here the queries are read where the projection
+//! wrote them, `[rows, queries, heads, head_dim]`, and the result is written in the same layout,
+//! ready for the output projection.
+//!
+//! The arithmetic is the usual one in f32: scores `(q · scale) · k + bias`, a softmax that
+//! subtracts the row's maximum, then the probability-weighted sum of the values. Each query's
+//! result depends only on its own row, whatever else is in the batch.
+
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+
+/// Queries per row and head above which the tensor path is used instead (encoder-sized
+/// products are what a GEMM is for).
+pub(crate) const MAX_QUERIES: usize = 16;
+
+/// `softmax((q · scale) kᵀ + bias) v` for `q: [b, g, h, d]` (`g` queries per row and head),
+/// `k`, `v`: `[b, h, s, d]` and `bias` broadcastable to `[b, h, g, s]`; returns `[b, g, h, d]`.
+///
+/// `None` when this path does not apply (not the CPU, not f32, too many queries, or inputs
+/// not laid out contiguously); the caller then uses tensor operations.
+pub(crate) fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    scale: f32,
+) -> Option<candle_core::Result<Tensor>> {
+    if !matches!(q.device(), Device::Cpu)
+        || [q, k, v]
+            .iter()
+            .any(|t| t.dtype() != DType::F32 || t.rank() != 4)
+    {
+        return None;
+    }
+    let (b, g, h, d) = q.dims4().ok()?;
+    let (kb, kh, s, kd) = k.dims4().ok()?;
+    if g > MAX_QUERIES || (kb, kh, kd) != (b, h, d) || v.dims() != k.dims() {
+        return None;
+    }
+    let bias = match bias {
+        Some(bias) if bias.dtype() == DType::F32 => Some(bias.broadcast_as((b, h, g, s)).ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    Some(run(q, k, v, bias.as_ref(), scale, (b, g, h, s, d)))
+}
+
+/// The f32 values of a contiguous CPU tensor.
+fn slice<'a>(st: &'a candle_core::Storage, l: &candle_core::Layout) -> Option<&'a [f32]> {
+    let (a, z) = l.contiguous_offsets()?;
+    match st {
+        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => Some(&x[a..z]),
+        _ => None,
+    }
+}
+
+fn run(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    scale: f32,
+    dims: (usize, usize, usize, usize, usize),
+) -> candle_core::Result<Tensor> {
+    let (b, g, h, s, d) = dims;
+    let (qs, ql) = q.storage_and_layout();
+    let (ks, kl) = k.storage_and_layout();
+    let (vs, vl) = v.storage_and_layout();
+    let (Some(qv), Some(kv), Some(vv)) = (slice(&qs, ql), slice(&ks, kl), slice(&vs, vl)) else {
+        // Strided inputs: copy them once and try again.
+        let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+        if q.is_contiguous() && k.is_contiguous() && v.is_contiguous() {
+            return run(&q, &k, &v, bias, scale, dims);
+        }
+        candle_core::bail!("cached attention: inputs are not contiguous");
+    };
+    // The bias as (values, offset, strides over [b, h, g, s]); broadcast dimensions have stride 0.
+    let bias_guard = bias.map(|t| t.storage_and_layout());
+    let bias_view: Option<(&[f32], usize, [usize; 4])> = match &bias_guard {
+        Some((st, l)) => match &**st {
+            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => {
+                let st = l.stride();
+                Some((x.as_slice(), l.start_offset(), [st[0], st[1], st[2], st[3]]))
+            }
+            _ => candle_core::bail!("cached attention: the bias is not on the CPU"),
+        },
+        None => None,
+    };
+    let mut out = vec![0f32; b * g * h * d];
+    let row_len = g * h * d;
+    let kv_len = h * s * d;
+    out.par_chunks_mut(row_len.max(1))
+        .enumerate()
+        .for_each_init(
+            || (vec![0f32; d], vec![0f32; s]),
+            |(qbuf, probs), (r, out)| {
+                for head in 0..h {
+                    let keys = &kv[r * kv_len + head * s * d..][..s * d];
+                    let values = &vv[r * kv_len + head * s * d..][..s * d];
+                    for j in 0..g {
+                        let at = (j * h + head) * d;
+                        for (x, &y) in qbuf.iter_mut().zip(&qv[r * row_len + at..][..d]) {
+                            *x = y * scale;
+                        }
+                        let bias_row = bias_view.map(|(x, off, st)| {
+                            (x, off + r * st[0] + head * st[1] + j * st[2], st[3])
+                        });
+                        one_query(qbuf, keys, values, bias_row, probs, &mut out[at..at + d]);
+                    }
+                }
+            },
+        );
+    Tensor::from_vec(out, (b, g, h, d), &Device::Cpu)
+}
+
+/// One query `q: [d]` against `keys`, `values`: `[s, d]`, with an optional bias row
+/// (values, offset, stride); writes `[d]` into `out`.
+fn one_query(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    bias: Option<(&[f32], usize, usize)>,
+    probs: &mut [f32],
+    out: &mut [f32],
+) {
+    let d = q.len();
+    if crate::simd::avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { one_query_avx2(q, keys, values, bias, probs, out) }
+    } else {
+        one_query_portable(q, keys, values, bias, probs, out, d)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn one_query_avx2(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    bias: Option<(&[f32], usize, usize)>,
+    probs: &mut [f32],
+    out: &mut [f32],
+) {
+    one_query_portable(q, keys, values, bias, probs, out, q.len())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn one_query_avx2(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    bias: Option<(&[f32], usize, usize)>,
+    probs: &mut [f32],
+    out: &mut [f32],
+) {
+    one_query_portable(q, keys, values, bias, probs, out, q.len())
+}
+
+/// The arithmetic of [`one_query`], written so that the compiler vectorises it (eight
+/// independent partial sums per dot product; the AVX2 build is this code with wider registers).
+#[inline(always)]
+fn one_query_portable(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    bias: Option<(&[f32], usize, usize)>,
+    probs: &mut [f32],
+    out: &mut [f32],
+    d: usize,
+) {
+    let mut max = f32::NEG_INFINITY;
+    for (i, (p, key)) in probs.iter_mut().zip(keys.chunks_exact(d)).enumerate() {
+        let mut x = dot(q, key);
+        if let Some((b, off, st)) = bias {
+            x += b[off + i * st];
+        }
+        *p = x;
+        max = max.max(x);
+    }
+    let mut sum = 0f32;
+    for p in probs.iter_mut() {
+        *p = (*p - max).exp();
+        sum += *p;
+    }
+    out.fill(0.0);
+    for (&p, value) in probs.iter().zip(values.chunks_exact(d)) {
+        let p = p / sum;
+        for (o, &x) in out.iter_mut().zip(value) {
+            *o += p * x;
+        }
+    }
+}
+
+/// `a · b` with eight interleaved partial sums.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, at) = a.split_at(a.len() / 8 * 8);
+    let (bc, bt) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+            *acc += x * y;
+        }
+    }
+    let mut sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in at.iter().zip(bt) {
+        sum += x * y;
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(shape: (usize, usize, usize, usize), seed: u32) -> Tensor {
+        let n = shape.0 * shape.1 * shape.2 * shape.3;
+        let mut s = seed;
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (s >> 8) as f32 / (1 << 24) as f32 * 4.0 - 2.0
+            })
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// The same attention with tensor operations.
+    fn reference(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>, scale: f64) -> Tensor {
+        let q = (q.transpose(1, 2).unwrap().contiguous().unwrap() * scale).unwrap();
+        let mut scores = q.matmul(&k.t().unwrap()).unwrap();
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias).unwrap();
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+        probs.matmul(v).unwrap().transpose(1, 2).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn matches_tensor_attention_with_and_without_bias() {
+        // Head size 20 leaves a tail after the eight-wide sums.
+        let (b, g, h, s, d) = (3, 4, 2, 7, 20);
+        let q = noise((b, g, h, d), 1);
+        let k = noise((b, h, s, d), 2);
+        let v = noise((b, h, s, d), 3);
+        // Padding bias per row, [b, 1, 1, s]: the last two positions of row 1 masked.
+        let mut mask = vec![0f32; b * s];
+        mask[s + s - 1] = -1e30;
+        mask[s + s - 2] = -1e30;
+        let pad = Tensor::from_vec(mask, (b, 1, 1, s), &Device::Cpu).unwrap();
+        // Position bias per head and query, [1, h, g, s].
+        let pos = noise((1, h, g, s), 4);
+        for bias in [None, Some(&pad), Some(&pos)] {
+            let got = attend(&q, &k, &v, bias, 0.125).unwrap().unwrap();
+            assert_eq!(got.dims(), &[b, g, h, d]);
+            let want = reference(&q, &k, &v, bias, 0.125);
+            assert!(
+                max_diff(&got, &want) < 1e-5,
+                "bias {:?}",
+                bias.map(|t| t.dims().to_vec())
+            );
+        }
+        // Masked positions get no weight: changing their values changes nothing.
+        let mut values: Vec<f32> = v.flatten_all().unwrap().to_vec1().unwrap();
+        for head in 0..h {
+            let at = ((h + head) * s + s - 1) * d; // row 1, position s - 1
+            values[at..at + d].iter_mut().for_each(|x| *x += 100.0);
+        }
+        let v2 = Tensor::from_vec(values, (b, h, s, d), &Device::Cpu).unwrap();
+        let before = attend(&q, &k, &v, Some(&pad), 0.125).unwrap().unwrap();
+        let after = attend(&q, &k, &v2, Some(&pad), 0.125).unwrap().unwrap();
+        assert_eq!(max_diff(&before, &after), 0.0);
+        assert!(max_diff(&attend(&q, &k, &v2, None, 0.125).unwrap().unwrap(), &before) > 1.0);
+    }
+
+    #[test]
+    fn rows_do_not_depend_on_their_batch() {
+        let (b, g, h, s, d) = (4, 1, 3, 5, 64);
+        let q = noise((b, g, h, d), 5);
+        let k = noise((b, h, s, d), 6);
+        let v = noise((b, h, s, d), 7);
+        let all = attend(&q, &k, &v, None, 0.5).unwrap().unwrap();
+        let one = |t: &Tensor| t.narrow(0, 2, 1).unwrap().contiguous().unwrap();
+        let alone = attend(&one(&q), &one(&k), &one(&v), None, 0.5)
+            .unwrap()
+            .unwrap();
+        assert_eq!(max_diff(&all.narrow(0, 2, 1).unwrap(), &alone), 0.0);
+    }
+
+    #[test]
+    fn declines_what_it_does_not_handle() {
+        let q = noise((1, MAX_QUERIES + 1, 1, 8), 1);
+        let k = noise((1, 1, 3, 8), 2);
+        assert!(attend(&q, &k, &k, None, 1.0).is_none());
+        let q16 = noise((1, 1, 1, 8), 1).to_dtype(DType::F16).unwrap();
+        assert!(attend(&q16, &k, &k, None, 1.0).is_none());
+    }
+}
