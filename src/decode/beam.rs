@@ -4,8 +4,9 @@
 //! longer change are dropped from the model's state, so they stop costing compute.
 
 use super::{
-    device_bans, device_pick, last_tokens, log_softmax_in_place, logsoftmax::Normalizer,
-    processors, row_ids, with_host_rows, EarlyStopping, GenerationConfig, Hypothesis, Seq2Seq,
+    device_bans, device_pick, last_tokens, log_softmax_in_place, logsoftmax,
+    logsoftmax::Normalizer, processors, row_ids, with_host_rows, EarlyStopping, GenerationConfig,
+    Hypothesis, Seq2Seq,
 };
 use rayon::prelude::*;
 use std::cmp::Ordering;
@@ -225,19 +226,31 @@ fn bans_only_top(
 /// The `k` best tokens of one row by value (ties to the lower index; `bans`, sorted, skipped),
 /// with their scores `log p + beam_score`.
 fn row_top(row: &[f32], bans: &[u32], beam_score: f32, k: usize) -> Vec<(usize, f32)> {
+    // Blocks whose maximum cannot enter a full list are skipped whole (their maxima also give
+    // the row's, for the normalizer): past the first blocks almost all are.
+    const BLOCK: usize = 64;
     let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
-    for (i, &x) in row.iter().enumerate() {
-        if x.is_nan()
-            || (best.len() == k && x.partial_cmp(&best[k - 1].1) != Some(Ordering::Greater))
-            || bans.binary_search(&(i as u32)).is_ok()
-        {
+    let mut row_max = f32::NEG_INFINITY;
+    for (b, block) in row.chunks(BLOCK).enumerate() {
+        let block_max = logsoftmax::max(block);
+        row_max = row_max.max(block_max);
+        if best.len() == k && block_max.partial_cmp(&best[k - 1].1) != Some(Ordering::Greater) {
             continue;
         }
-        let at = best.partition_point(|&(_, b)| b >= x);
-        best.insert(at, (i, x));
-        best.truncate(k);
+        for (j, &x) in block.iter().enumerate() {
+            let i = b * BLOCK + j;
+            if x.is_nan()
+                || (best.len() == k && x.partial_cmp(&best[k - 1].1) != Some(Ordering::Greater))
+                || bans.binary_search(&(i as u32)).is_ok()
+            {
+                continue;
+            }
+            let at = best.partition_point(|&(_, b)| b >= x);
+            best.insert(at, (i, x));
+            best.truncate(k);
+        }
     }
-    let norm = Normalizer::of(row);
+    let norm = Normalizer::with_max(row, row_max);
     best.into_iter()
         .map(|(i, x)| (i, norm.map_or(x, |n| n.log_prob(x)) + beam_score))
         .collect()

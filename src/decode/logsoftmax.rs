@@ -17,7 +17,12 @@ impl Normalizer {
     /// The normalizer of `row`; `None` when its maximum is not finite (an empty row, all −∞,
     /// or +∞/NaN), where rows are left as they are.
     pub fn of(row: &[f32]) -> Option<Self> {
-        let max = max(row);
+        Self::with_max(row, max(row))
+    }
+
+    /// [`Normalizer::of`] for a caller that already has the row's maximum (NaNs ignored), as
+    /// [`max`] gives it.
+    pub fn with_max(row: &[f32], max: f32) -> Option<Self> {
         if !max.is_finite() {
             return None;
         }
@@ -51,8 +56,8 @@ pub fn log_prob_at(row: &[f32], i: usize) -> f32 {
     }
 }
 
-/// The largest value (NaNs ignored), eight lanes at a time.
-fn max(row: &[f32]) -> f32 {
+/// The largest value (NaNs ignored; −∞ for an empty row), eight lanes at a time.
+pub fn max(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];
     let chunks = row.chunks_exact(8);
     let tail = chunks.remainder();
