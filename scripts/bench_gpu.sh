@@ -15,7 +15,7 @@
 #   CTranslate2 when the machine has none: the cp312 manylinux wheel of ctranslate2==4.8.5,
 #   unzipped and packed as .gpu/ct2-site.tar.xz (about 25 MB against the wheel's 43)
 # then, on the GPU machine from the repository root:  bash scripts/bench_gpu.sh
-# Results (peers-cuda.json/.md/.png, parity.log, run.log) go to $OUT, default docs/bench.
+# Results (peers-cuda.json/.md/.png, parity.log, topk-ab.log, run.log) go to $OUT, default docs/bench.
 set -uo pipefail
 OUT=${OUT:-$PWD/docs/bench}
 mkdir -p "$OUT"
@@ -77,4 +77,11 @@ stamp "peers on cuda"
 PYTHONUNBUFFERED=1 TOLK_DA_CORPUS=$PWD/.gpu/da.txt timeout 420 python3 scripts/bench_peers.py --device cuda \
   --tolk $BIN/tolk --threads "${THREADS:-4}" --batch "${BATCH:-1,8,32}" --beams 1,4 --warmup 1 \
   --repeat "${REPEAT:-3}" --max-load 1000 --wait 0 --workdir /tmp/tolk-peers --out "$OUT"
+
+stamp "beam choice: one kernel against tensor operations (TOLK_TOPK_KERNEL=0), f32, 4 beams"
+for v in 1 0; do
+  echo "TOLK_TOPK_KERNEL=$v"
+  TOLK_TOPK_KERNEL=$v timeout 120 $BIN/tolk bench --model /tmp/tolk-peers/hf --device cuda --dtype f32 \
+    --beams 4 --batch "${BATCH:-1,8,32}" --src-len 64 --new-tokens 64 --warmup 1 --repeat 3 --quiet
+done 2>&1 | tee "$OUT/topk-ab.log"
 stamp done

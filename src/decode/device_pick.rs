@@ -71,6 +71,10 @@ pub(super) fn beam_top_k(
     beams: usize,
     k: usize,
 ) -> Result<Vec<Vec<(usize, f32)>>> {
+    #[cfg(feature = "cuda")]
+    if let Some(top) = super::top_k_cuda::beam_top_k(logits, bans, beam_scores, beams, k)? {
+        return Ok(top);
+    }
     let (rows, vocab) = logits.dims2()?;
     // A fresh tensor: the bans below write into it.
     let logp =

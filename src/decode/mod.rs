@@ -12,6 +12,8 @@ mod device_pick;
 mod greedy;
 mod logsoftmax;
 pub mod processors;
+#[cfg(feature = "cuda")]
+mod top_k_cuda;
 
 use candle_core::{Device, Tensor};
 
