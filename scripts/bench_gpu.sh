@@ -15,7 +15,7 @@
 #   CTranslate2 when the machine has none: the cp312 manylinux wheel of ctranslate2==4.8.5,
 #   unzipped and packed as .gpu/ct2-site.tar.xz (about 25 MB against the wheel's 43)
 # then, on the GPU machine from the repository root:  bash scripts/bench_gpu.sh
-# Results (peers-cuda.json/.md/.png, parity.log, topk-ab.log, run.log) go to $OUT, default docs/bench.
+# Results (peers-cuda.json/.md/.png, parity.log, topk-ab.log, events-ab.log, run.log) go to $OUT, default docs/bench.
 set -uo pipefail
 OUT=${OUT:-$PWD/docs/bench}
 mkdir -p "$OUT"
@@ -84,4 +84,11 @@ for v in 1 0; do
   TOLK_TOPK_KERNEL=$v timeout 120 $BIN/tolk bench --model /tmp/tolk-peers/hf --device cuda --dtype f32 \
     --beams 4 --batch "${BATCH:-1,8,32}" --src-len 64 --new-tokens 64 --warmup 1 --repeat 3 --quiet
 done 2>&1 | tee "$OUT/topk-ab.log"
+
+stamp "CUDA event tracking on (TOLK_CUDA_EVENT_TRACKING=1) against off (the default), f32"
+for v in 1 0; do
+  echo "TOLK_CUDA_EVENT_TRACKING=$v"
+  TOLK_CUDA_EVENT_TRACKING=$v timeout 120 $BIN/tolk bench --model /tmp/tolk-peers/hf --device cuda \
+    --dtype f32 --beams 1,4 --batch "${BATCH:-1,8,32}" --src-len 64 --new-tokens 64 --warmup 1 --repeat 3 --quiet
+done 2>&1 | tee "$OUT/events-ab.log"
 stamp done

@@ -43,11 +43,28 @@ impl DeviceSpec {
                         "this tolk was built without CUDA; rebuild with `--features cuda` or use --device cpu".into(),
                     ));
                 }
-                Device::new_cuda(n)
-                    .map_err(|e| Error::Unsupported(format!("cannot open CUDA device {n}: {e}")))
+                let device = Device::new_cuda(n)
+                    .map_err(|e| Error::Unsupported(format!("cannot open CUDA device {n}: {e}")))?;
+                #[cfg(feature = "cuda")]
+                if let (Device::Cuda(cuda), false) = (&device, cuda_event_tracking()) {
+                    // Without this, every buffer gets two CUDA events that every kernel launch
+                    // records or waits on and every free waits on: about ten driver calls per
+                    // tensor operation, which is most of a decoding step's cost on a GPU.
+                    // SAFETY: the events order work between streams; all of this device's work
+                    // runs on candle's one stream for it, and no buffer exists yet.
+                    unsafe { cuda.disable_event_tracking() };
+                }
+                Ok(device)
             }
         }
     }
+}
+
+/// Whether `TOLK_CUDA_EVENT_TRACKING=1` asks to keep cudarc's per-buffer event tracking (off
+/// by default, see [`DeviceSpec::open`]; on only to measure what it costs).
+#[cfg(feature = "cuda")]
+fn cuda_event_tracking() -> bool {
+    std::env::var("TOLK_CUDA_EVENT_TRACKING").is_ok_and(|v| v == "1")
 }
 
 /// Parse a compute dtype name.
