@@ -109,10 +109,15 @@ fn run(
                         for (x, &y) in qbuf.iter_mut().zip(&qv[r * row_len + at..][..d]) {
                             *x = y * scale;
                         }
-                        let bias_row = bias_view.map(|(x, off, st)| {
-                            (x, off + r * st[0] + head * st[1] + j * st[2], st[3])
-                        });
-                        one_query(qbuf, keys, values, bias_row, probs, &mut out[at..at + d]);
+                        let query = Query {
+                            q: qbuf,
+                            keys,
+                            values,
+                            bias: bias_view.map(|(x, off, st)| {
+                                (x, off + r * st[0] + head * st[1] + j * st[2], st[3])
+                            }),
+                        };
+                        one_query(&query, probs, &mut out[at..at + d]);
                     }
                 }
             },
@@ -120,74 +125,34 @@ fn run(
     Tensor::from_vec(out, (b, g, h, d), &Device::Cpu)
 }
 
-/// One query `q: [d]` against `keys`, `values`: `[s, d]`, with an optional bias row
-/// (values, offset, stride); writes `[d]` into `out`.
-fn one_query(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    bias: Option<(&[f32], usize, usize)>,
-    probs: &mut [f32],
-    out: &mut [f32],
-) {
-    let d = q.len();
-    if crate::simd::avx2_fma() {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        unsafe { one_query_avx2(q, keys, values, bias, probs, out) }
-    } else {
-        one_query_portable(q, keys, values, bias, probs, out, d)
-    }
+/// One query of [`run`]: `q: [d]` (scaled) against `keys`, `values`: `[s, d]`, with an optional
+/// bias row (values, offset, stride).
+#[derive(Clone, Copy)]
+struct Query<'a> {
+    q: &'a [f32],
+    keys: &'a [f32],
+    values: &'a [f32],
+    bias: Option<(&'a [f32], usize, usize)>,
 }
 
+/// Attend with one query; `probs` is scratch of `s` values, the result (`[d]`) goes to `out`.
+fn one_query(query: &Query<'_>, probs: &mut [f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2_fma() && query.q.len().is_multiple_of(8) {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { one_query_avx2(query, probs, out) };
+    }
+    one_query_portable(query, probs, out)
+}
+
+/// [`one_query`] with AVX2 and FMA, for head sizes that are multiples of 8.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn one_query_avx2(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    bias: Option<(&[f32], usize, usize)>,
-    probs: &mut [f32],
-    out: &mut [f32],
-) {
+unsafe fn one_query_avx2(query: &Query<'_>, probs: &mut [f32], out: &mut [f32]) {
     use std::arch::x86_64::*;
-    let d = q.len();
-    if !d.is_multiple_of(8) {
-        return one_query_portable(q, keys, values, bias, probs, out, d);
-    }
-    let mut max = f32::NEG_INFINITY;
-    for (i, (p, key)) in probs.iter_mut().zip(keys.chunks_exact(d)).enumerate() {
-        let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut j = 0;
-        while j + 16 <= d {
-            a0 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(q.as_ptr().add(j)),
-                _mm256_loadu_ps(key.as_ptr().add(j)),
-                a0,
-            );
-            a1 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(q.as_ptr().add(j + 8)),
-                _mm256_loadu_ps(key.as_ptr().add(j + 8)),
-                a1,
-            );
-            j += 16;
-        }
-        if j < d {
-            a0 = _mm256_fmadd_ps(
-                _mm256_loadu_ps(q.as_ptr().add(j)),
-                _mm256_loadu_ps(key.as_ptr().add(j)),
-                a0,
-            );
-        }
-        let a = _mm256_add_ps(a0, a1);
-        let h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        let mut x = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-        if let Some((b, off, st)) = bias {
-            x += b[off + i * st];
-        }
-        *p = x;
-        max = max.max(x);
-    }
+    let (d, values) = (query.q.len(), query.values);
+    // SAFETY (of the call): this function runs only where AVX2 and FMA are present.
+    let max = scores(query, probs, |a, b| unsafe { dot_avx2(a, b) });
     // exp(x − max) eight at a time (the polynomial exp, within 2 ulp), then the tail.
     let m = _mm256_set1_ps(max);
     let mut sums = _mm256_setzero_ps();
@@ -221,46 +186,63 @@ unsafe fn one_query_avx2(
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn one_query_avx2(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    bias: Option<(&[f32], usize, usize)>,
-    probs: &mut [f32],
-    out: &mut [f32],
-) {
-    one_query_portable(q, keys, values, bias, probs, out, q.len())
+/// `a · b` for lengths that are multiples of 8: two chains of fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let d = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let mut j = 0;
+    while j + 16 <= d {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(j)), _mm256_loadu_ps(pb.add(j)), a0);
+        a1 = _mm256_fmadd_ps(
+            _mm256_loadu_ps(pa.add(j + 8)),
+            _mm256_loadu_ps(pb.add(j + 8)),
+            a1,
+        );
+        j += 16;
+    }
+    if j + 8 <= d {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(j)), _mm256_loadu_ps(pb.add(j)), a0);
+    }
+    let s = _mm256_add_ps(a0, a1);
+    let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
 }
 
-/// The arithmetic of [`one_query`] without vector instructions of its own (eight independent
-/// partial sums per dot product, which the compiler can vectorise); the AVX2 version computes
-/// the same with fused multiply-adds.
-fn one_query_portable(
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    bias: Option<(&[f32], usize, usize)>,
-    probs: &mut [f32],
-    out: &mut [f32],
-    d: usize,
-) {
+/// Each key's score `dot(q, key) + bias` into `probs`; returns the largest.
+#[inline(always)]
+fn scores(query: &Query<'_>, probs: &mut [f32], dot: impl Fn(&[f32], &[f32]) -> f32) -> f32 {
+    let d = query.q.len();
     let mut max = f32::NEG_INFINITY;
-    for (i, (p, key)) in probs.iter_mut().zip(keys.chunks_exact(d)).enumerate() {
-        let mut x = dot(q, key);
-        if let Some((b, off, st)) = bias {
+    for (i, (p, key)) in probs.iter_mut().zip(query.keys.chunks_exact(d)).enumerate() {
+        let mut x = dot(query.q, key);
+        if let Some((b, off, st)) = query.bias {
             x += b[off + i * st];
         }
         *p = x;
         max = max.max(x);
     }
+    max
+}
+
+/// The arithmetic of [`one_query`] without vector instructions of its own (eight independent
+/// partial sums per dot product, which the compiler can vectorise); the AVX2 version computes
+/// the same with fused multiply-adds.
+fn one_query_portable(query: &Query<'_>, probs: &mut [f32], out: &mut [f32]) {
+    let d = query.q.len();
+    let max = scores(query, probs, dot);
     let mut sum = 0f32;
     for p in probs.iter_mut() {
         *p = (*p - max).exp();
         sum += *p;
     }
     out.fill(0.0);
-    for (&p, value) in probs.iter().zip(values.chunks_exact(d)) {
+    for (&p, value) in probs.iter().zip(query.values.chunks_exact(d)) {
         let p = p / sum;
         for (o, &x) in out.iter_mut().zip(value) {
             *o += p * x;
