@@ -438,7 +438,7 @@ def write_outputs(a, mach: dict, rows: list, tolk: Path, tolk_meta: dict) -> Non
               "- tolk (native): the same source built with `RUSTFLAGS=\"-C target-cpu=native\"`." if a.tolk_native
               else ("- On CUDA, tolk's matrix products are candle's: cuBLAS for float ones, its Q8_0 CUDA kernels for int8; "
                     "CT2 `int8_float16` keeps int8 weights with float16 activations." if a.device == "cuda"
-                    else "- tolk's f32 and int8 matrix products run on its own kernel (`src/arch/packed.rs`, AVX2 chosen at "
+                    else "- tolk's f32 and int8 matrix products run on its own kernel (`src/arch/packed/`, AVX2 chosen at "
                     "run time) over weights packed at load; int8 weights are widened to f32 in the kernel (f32 activations)."),
               "- Figure: " + stem.with_suffix(".png").name + "."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
