@@ -23,8 +23,8 @@ pub(crate) const MAX_QUERIES: usize = 16;
 /// `softmax((q · scale) kᵀ + bias) v` for `q: [b, g, h, d]` (`g` queries per row and head),
 /// `k`, `v`: `[b, h, s, d]` and `bias` broadcastable to `[b, h, g, s]`; returns `[b, g, h, d]`.
 ///
-/// `None` when this path does not apply (not the CPU, not f32, too many queries, or inputs
-/// not laid out contiguously); the caller then uses tensor operations.
+/// `None` when this path does not apply (not the CPU, not f32, too many queries, empty heads or
+/// mismatched shapes); the caller then uses tensor operations.
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
@@ -41,7 +41,7 @@ pub(crate) fn attend(
     }
     let (b, g, h, d) = q.dims4().ok()?;
     let (kb, kh, s, kd) = k.dims4().ok()?;
-    if g > MAX_QUERIES || (kb, kh, kd) != (b, h, d) || v.dims() != k.dims() {
+    if g > MAX_QUERIES || d == 0 || (kb, kh, kd) != (b, h, d) || v.dims() != k.dims() {
         return None;
     }
     let bias = match bias {
