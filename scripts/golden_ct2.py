@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Reference outputs of CTranslate2 for the Argos zh->en 1.9 package, for tolk's parity tests.
 
-Runs `ctranslate2.Translator(model_dir, device="cpu", compute_type="float32")` on the
+Runs `ctranslate2.Translator(model_dir, device="cpu", compute_type=C)` (C = float32, or the
+one given with --compute-type) on the
 SentencePiece pieces of every line of tests/fixtures/argos/zh_sentences.txt, as Argos Translate
 does (`sp.encode(text, out_type=str)`), with greedy search (beam_size 1) and beam search
 (beam_size 4); every other decoding option is CTranslate2's default (recorded in the output).
 
-Writes tests/fixtures/argos/golden_ct2.json with, per sentence: the source, its pieces, its ids in
+Writes tests/fixtures/argos/golden_ct2.json (float32) or golden_ct2_<C>.json with, per sentence: the source, its pieces, its ids in
 the CT2 vocabulary (`</s>` appended, since config.json sets add_source_eos), and per beam size the
 output pieces, their ids, CT2's score, `sp.decode(pieces)` and the English as Argos Translate
 detokenizes it (`sp.decode(pieces).replace("▁", " ").lstrip()`), and near-tie data:
@@ -16,7 +17,9 @@ detokenizes it (`sp.decode(pieces).replace("▁", " ").lstrip()`), and near-tie 
   per-token log-probabilities of the best one (teacher-forced with `score_batch`).
 
 Usage (needs ctranslate2, sentencepiece, numpy; fetch the model with scripts/fetch-test-models):
-    python scripts/golden_ct2.py [PACKAGE_DIR]
+    python scripts/golden_ct2.py [PACKAGE_DIR] [--compute-type int8]
+CTranslate2's int8 results depend on the CPU kernels it dispatches to; the output records
+`ctranslate2.get_supported_compute_types("cpu")` and the CPU model next to them.
 PACKAGE_DIR defaults to $TOLK_TEST_MODELS/translate-zh_en-1_9 or .cache/test-models/translate-zh_en-1_9.
 """
 
@@ -54,9 +57,25 @@ def argos_detokenize(sp, tokens):
     return sp.decode(tokens).replace("\u2581", " ").lstrip()
 
 
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def main():
     default = Path(os.environ.get("TOLK_TEST_MODELS", ROOT / ".cache" / "test-models"))
-    package = Path(sys.argv[1]) if len(sys.argv) > 1 else default / "translate-zh_en-1_9"
+    args = sys.argv[1:]
+    compute_type = "float32"
+    if "--compute-type" in args:
+        i = args.index("--compute-type")
+        compute_type = args[i + 1]
+        del args[i : i + 2]
+    package = Path(args[0]) if args else default / "translate-zh_en-1_9"
     model_dir = package / "model"
     if not (model_dir / "model.bin").is_file():
         sys.exit(f"no model at {model_dir}; run scripts/fetch-test-models first")
@@ -74,7 +93,7 @@ def main():
         return [index.get(p, index[unk]) for p in pieces]
 
     sp = spm.SentencePieceProcessor(model_file=str(package / "sentencepiece.model"))
-    translator = ctranslate2.Translator(str(model_dir), device="cpu", compute_type="float32")
+    translator = ctranslate2.Translator(str(model_dir), device="cpu", compute_type=compute_type)
     sentences = [
         line.strip()
         for line in (FIXTURES / "zh_sentences.txt").read_text(encoding="utf-8").splitlines()
@@ -123,7 +142,9 @@ def main():
         "sentencepiece_version": spm.__version__,
         "model": "Argos Translate translate-zh_en-1_9 (model/ of the package)",
         "device": "cpu",
-        "compute_type": "float32",
+        "compute_type": compute_type,
+        "cpu": cpu_model(),
+        "supported_compute_types": sorted(ctranslate2.get_supported_compute_types("cpu")),
         "options": {
             "beam_sizes": BEAMS,
             "note": "all other translate_batch options are CTranslate2 defaults",
@@ -139,7 +160,8 @@ def main():
         "vocab_size": len(vocab),
         "cases": cases,
     }
-    path = FIXTURES / "golden_ct2.json"
+    name = "golden_ct2.json" if compute_type == "float32" else f"golden_ct2_{compute_type}.json"
+    path = FIXTURES / name
     path.write_text(json.dumps(golden, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {path} ({len(cases)} sentences)")
 

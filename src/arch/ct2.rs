@@ -19,7 +19,7 @@
 //! [`Error::Unsupported`] naming the spec field. This module never sees text or the hub, and
 //! never panics on a malformed file.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
@@ -32,6 +32,8 @@ mod binary;
 mod files;
 mod map;
 mod quant;
+
+use quant::Kept;
 
 pub use binary::{Ct2Binary, Ct2DType, Ct2Variable, BINARY_VERSIONS};
 pub use files::{Ct2Config, Ct2Vocab};
@@ -181,10 +183,18 @@ impl Ct2Model {
         device: &Device,
         int8: bool,
     ) -> Result<(MarianConfig, Weights)> {
-        let (cfg, tensors, quantized) = map::to_marian(self, int8.then_some(device))?;
+        let (cfg, tensors, kept) = map::to_marian(self, int8.then_some(device))?;
         let source = self.binary.path.clone();
-        let weights =
-            Weights::from_tensors(tensors, source, dtype, device).with_quantized(quantized);
+        let (mut blocks, mut rows) = (HashMap::new(), HashMap::new());
+        for (name, k) in kept {
+            match k {
+                Kept::Blocks(q) => drop(blocks.insert(name, q)),
+                Kept::Rows(r) => drop(rows.insert(name, r)),
+            }
+        }
+        let weights = Weights::from_tensors(tensors, source, dtype, device)
+            .with_quantized(blocks)
+            .with_int8_rows(rows);
         Ok((cfg, weights))
     }
 

@@ -14,6 +14,7 @@ use candle_core::quantized::{GgmlDType, QMatMul};
 use candle_core::{DType, Module, Tensor};
 
 use super::attention::Activation;
+use super::embedding::Embedding;
 use super::packed::{Act, PackedMatrix, Q8_BLOCK};
 use super::weights::{QuantizedWeight, Weights};
 use crate::error::Result;
@@ -47,8 +48,7 @@ pub struct Dense {
 const Q8_0_BYTES: usize = 34;
 
 impl Dense {
-    /// Load `{prefix}.weight` (and `{prefix}.bias` when `bias`): the quantized matrix when the
-    /// weights keep one under that name, else the float tensor.
+    /// Load `{prefix}.weight` (and `{prefix}.bias` when `bias`): see [`Dense::load_weight`].
     pub fn load(
         w: &Weights,
         prefix: &str,
@@ -56,19 +56,47 @@ impl Dense {
         out_dim: usize,
         bias: bool,
     ) -> Result<Self> {
-        let name = format!("{prefix}.weight");
         let bias = if bias {
             Some(w.get(&format!("{prefix}.bias"), &[out_dim])?)
         } else {
             None
         };
-        let dense = match w.quantized(&name, &[out_dim, in_dim])? {
-            Some(q) => Self::quantized(q, bias)?,
-            None => Self::new(w.get(&name, &[out_dim, in_dim])?, bias)?,
+        Self::load_weight(w, &format!("{prefix}.weight"), in_dim, out_dim, bias, None)
+    }
+
+    /// The `[out, in]` matrix `name`, from the first place that has it: the weights'
+    /// packed-matrix cache; int8 rows (int8 × int8 kernel); quantized blocks; the float tensor,
+    /// or, when the checkpoint has none under `name`, the embedding table it is `tied` to.
+    /// A matrix packed here is recorded in the cache.
+    pub fn load_weight(
+        w: &Weights,
+        name: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: Option<Tensor>,
+        tied: Option<&Embedding>,
+    ) -> Result<Self> {
+        let cache = w.pack_cache().filter(|_| w.device().is_cpu());
+        if let Some(p) = cache.and_then(|c| c.get(name, out_dim, in_dim)) {
+            w.release(name);
+            return Self::packed(p, bias, None);
+        }
+        let dense = if let Some(r) = w.int8_rows(name, &[out_dim, in_dim])? {
+            let packed = PackedMatrix::from_i8_rows(&r.values, &r.scales, out_dim, in_dim);
+            Self::packed(packed, bias, None)?
+        } else if let Some(q) = w.quantized(name, &[out_dim, in_dim])? {
+            Self::quantized(q, bias)?
+        } else if let (false, Some(e)) = (w.contains(name), tied) {
+            Self::new(e.to_tensor()?.to_dtype(w.dtype())?, bias)?
+        } else {
+            Self::new(w.get(name, &[out_dim, in_dim])?, bias)?
         };
-        if matches!(dense.matrix, Matrix::Packed(_)) {
+        if let Matrix::Packed(p) = &dense.matrix {
             // The layer holds its own copy now.
-            w.release(&name);
+            w.release(name);
+            if let Some(c) = cache {
+                c.record(name, p);
+            }
         }
         Ok(dense)
     }
@@ -113,7 +141,19 @@ impl Dense {
                     scales.push(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
                     values.extend(b[2..].iter().map(|&v| v as i8));
                 }
-                let packed = PackedMatrix::from_q8(&values, &scales, out_dim, in_dim);
+                let per_row = in_dim / Q8_BLOCK;
+                let row_scales = scales.chunks(per_row.max(1)).map(|r| {
+                    let first = r.first().copied().unwrap_or(0.0);
+                    r.iter().all(|&s| s == first).then_some(first)
+                });
+                let packed = match row_scales.collect::<Option<Vec<f32>>>() {
+                    // One scale per row (CTranslate2's int8 layout): int8 × int8 products with
+                    // activations quantized per row, as CTranslate2 computes them.
+                    Some(row_scales) if row_int8_enabled() => {
+                        PackedMatrix::from_i8_rows(&values, &row_scales, out_dim, in_dim)
+                    }
+                    _ => PackedMatrix::from_q8(&values, &scales, out_dim, in_dim),
+                };
                 return Self::packed(packed, bias, q.row_factor.as_ref());
             }
         }
@@ -226,6 +266,13 @@ impl Module for Dense {
         *out_dims.last_mut().expect("non-empty dims") = self.out_dim;
         y.reshape(out_dims)
     }
+}
+
+/// Whether int8 matrices with one scale per row take the int8 × int8 kernel (the default);
+/// `TOLK_INT8_ACTIVATIONS=f32` keeps their activations in f32 instead (weight-only int8), for
+/// comparisons.
+fn row_int8_enabled() -> bool {
+    std::env::var("TOLK_INT8_ACTIVATIONS").map_or(true, |v| v != "f32")
 }
 
 /// [`PackedMatrix::matmul`] as a candle operation on `x: [m, k]` (f32, CPU).

@@ -14,6 +14,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use serde::Deserialize;
 
 use super::attention::{padding_bias, Activation, Attention, Dense, LayerNorm};
+use super::embedding::Embedding;
 use super::state::DecoderState;
 use super::weights::Weights;
 use crate::decode::Seq2Seq;
@@ -193,8 +194,8 @@ struct DecoderLayer {
 /// A loaded Marian model.
 pub struct Marian {
     cfg: MarianConfig,
-    enc_embed: Tensor,
-    dec_embed: Tensor,
+    enc_embed: Embedding,
+    dec_embed: Embedding,
     positions: Tensor,
     embed_scale: f64,
     encoder: Vec<EncoderLayer>,
@@ -225,25 +226,21 @@ impl Marian {
                 "model.encoder.embed_tokens.weight",
                 "model.decoder.embed_tokens.weight",
             ];
-            let e = w.get_first(&names, &[src_vocab, d])?;
+            let e = Embedding::load(w, &names, [src_vocab, d])?;
             (e.clone(), e)
         } else {
             (
-                w.get_first(
+                Embedding::load(
+                    w,
                     &["model.encoder.embed_tokens.weight", "model.shared.weight"],
-                    &[src_vocab, d],
+                    [src_vocab, d],
                 )?,
-                w.get_first(&["model.decoder.embed_tokens.weight"], &[tgt_vocab, d])?,
+                Embedding::load(w, &["model.decoder.embed_tokens.weight"], [tgt_vocab, d])?,
             )
         };
-        // A quantized output projection (kept by the weights' reader) wins over the float one.
-        let lm_head = if let Some(q) = w.quantized("lm_head.weight", &[tgt_vocab, d])? {
-            Dense::quantized(q, None)?
-        } else if w.contains("lm_head.weight") || !cfg.tie_word_embeddings {
-            Dense::new(w.get("lm_head.weight", &[tgt_vocab, d])?, None)?
-        } else {
-            Dense::new(dec_embed.clone(), None)?
-        };
+        // The checkpoint's output projection (int8, quantized or float), else the tied embedding.
+        let tied = cfg.tie_word_embeddings.then_some(&dec_embed);
+        let lm_head = Dense::load_weight(w, "lm_head.weight", d, tgt_vocab, None, tied)?;
         let mut lm_head = lm_head;
         let final_logits_bias = if w.contains("final_logits_bias") {
             let b = w.get_as("final_logits_bias", &[tgt_vocab], DType::F32)?;
@@ -328,11 +325,9 @@ impl Marian {
     }
 
     /// Scaled token embeddings plus positions from `start`; `zero` replaces the tokens' embeddings by zeros.
-    fn embed(&self, table: &Tensor, ids: &Tensor, start: usize, zero: bool) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        let x = table
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, t, ()))?;
+    fn embed(&self, table: &Embedding, ids: &Tensor, start: usize, zero: bool) -> Result<Tensor> {
+        let t = ids.dim(1)?;
+        let x = table.lookup(ids, self.dtype, &self.device)?;
         let x = if zero {
             x.zeros_like()?
         } else {

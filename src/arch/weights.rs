@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 
+use super::mapped::Buf;
+use super::pack_cache::PackCache;
 use crate::error::{Error, Result};
 
 /// A `[out, in]` matrix kept quantized (on the model's device), with an optional per-output-row
@@ -22,6 +24,22 @@ use crate::error::{Error, Result};
 pub struct QuantizedWeight {
     pub matrix: Arc<QTensor>,
     pub row_factor: Option<Tensor>,
+}
+
+/// A `[rows, cols]` int8 matrix with one scale per row (`w = q · scales[row]`, CTranslate2's
+/// int8 layout), its values borrowed from the checkpoint file where they can be.
+#[derive(Clone)]
+pub struct Int8Rows {
+    pub values: Buf<i8>,
+    pub scales: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl std::fmt::Debug for Int8Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Int8Rows({}×{})", self.rows, self.cols)
+    }
 }
 
 /// Values per candle Q8_0 block.
@@ -62,6 +80,9 @@ pub struct Weights {
     /// model is built from a shared reference.
     tensors: Mutex<HashMap<String, Tensor>>,
     quantized: Mutex<HashMap<String, QuantizedWeight>>,
+    int8_rows: Mutex<HashMap<String, Int8Rows>>,
+    /// Packed matrices of an earlier load, and where this load's are recorded.
+    pack_cache: Option<Arc<PackCache>>,
     source: PathBuf,
     dtype: DType,
     device: Device,
@@ -121,6 +142,8 @@ impl Weights {
         Self {
             tensors: Mutex::new(tensors),
             quantized: Mutex::new(HashMap::new()),
+            int8_rows: Mutex::new(HashMap::new()),
+            pack_cache: None,
             source,
             dtype,
             device: device.clone(),
@@ -132,6 +155,47 @@ impl Weights {
     pub fn with_quantized(mut self, quantized: HashMap<String, QuantizedWeight>) -> Self {
         lock(&mut self.quantized).extend(quantized);
         self
+    }
+
+    /// Add int8 matrices with one scale per row; [`Weights::int8_rows`] returns them before
+    /// quantized or float tensors of the same name.
+    pub fn with_int8_rows(mut self, rows: HashMap<String, Int8Rows>) -> Self {
+        lock(&mut self.int8_rows).extend(rows);
+        self
+    }
+
+    /// Use `cache` for packed matrices: layers take theirs from it, or record the ones they pack.
+    pub fn with_pack_cache(mut self, cache: Option<Arc<PackCache>>) -> Self {
+        self.pack_cache = cache;
+        self
+    }
+
+    /// The packed-matrix cache, if one is used.
+    pub fn pack_cache(&self) -> Option<&PackCache> {
+        self.pack_cache.as_deref()
+    }
+
+    /// The int8 matrix `name` with per-row scales, checked against `shape`; `None` when the
+    /// checkpoint does not keep `name` that way.
+    pub fn int8_rows(&self, name: &str, shape: &[usize]) -> Result<Option<Int8Rows>> {
+        let Some(r) = self
+            .int8_rows
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).cloned())
+        else {
+            return Ok(None);
+        };
+        if [r.rows, r.cols] != shape {
+            return Err(Error::CorruptModel {
+                path: self.source.clone(),
+                reason: format!(
+                    "int8 tensor `{name}` has shape {:?} but config.json implies {shape:?}",
+                    [r.rows, r.cols]
+                ),
+            });
+        }
+        Ok(Some(r))
     }
 
     /// Quantize the float matrices of linear layers to int8 (candle Q8_0: blocks of 32 int8
@@ -184,6 +248,11 @@ impl Weights {
     /// Number of matrices kept quantized.
     pub fn quantized_count(&self) -> usize {
         self.quantized.lock().map_or(0, |q| q.len())
+            + self.int8_rows.lock().map_or(0, |q| {
+                q.keys()
+                    .filter(|n| !n.contains("embed") && !n.contains("shared"))
+                    .count()
+            })
     }
 
     /// The quantized matrix `name`, checked against `shape`, its row factor in the model's dtype;
@@ -267,6 +336,9 @@ impl Weights {
             t.remove(name);
         }
         if let Ok(mut q) = self.quantized.lock() {
+            q.remove(name);
+        }
+        if let Ok(mut q) = self.int8_rows.lock() {
             q.remove(name);
         }
     }

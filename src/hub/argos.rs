@@ -93,18 +93,24 @@ pub struct Ct2Package {
 /// Where extracted `.argosmodel` packages go: `$TOLK_CACHE/argos`, else
 /// `$XDG_CACHE_HOME/tolk/argos`, else `~/.cache/tolk/argos`.
 pub fn argos_cache_dir() -> PathBuf {
+    cache_root().join("argos")
+}
+
+/// tolk's own cache folder: `$TOLK_CACHE`, else `$XDG_CACHE_HOME/tolk`, else `~/.cache/tolk`
+/// (extracted Argos packages under `argos/`, packed weights under `packed/`).
+pub fn cache_root() -> PathBuf {
     let env = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
     if let Some(p) = env("TOLK_CACHE") {
-        return p.join("argos");
+        return p;
     }
     let base = env("XDG_CACHE_HOME")
         .or_else(|| env("HOME").map(|h| h.join(".cache")))
         .unwrap_or_else(|| std::env::temp_dir().join("tolk-cache"));
-    base.join("tolk").join("argos")
+    base.join("tolk")
 }
 
 impl Ct2Package {

@@ -33,7 +33,7 @@ mod model_ref;
 mod options;
 mod source;
 
-pub use argos::{argos_cache_dir, ArgosMetadata, Ct2Layout, Ct2Package};
+pub use argos::{argos_cache_dir, cache_root, ArgosMetadata, Ct2Layout, Ct2Package};
 pub use model_ref::ModelRef;
 pub use options::{HubOptions, DEFAULT_ENDPOINT};
 pub use source::ModelSource;

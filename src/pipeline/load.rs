@@ -9,13 +9,17 @@
 //! source prefix `"<2en> "`, so they translate into English.
 //! This module only chooses and wires; it parses nothing itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::arch::ct2::Ct2Model;
+use crate::arch::pack_cache::PackCache;
 use crate::arch::{Marian, MarianConfig, Seq2SeqModel, T5Config, Weights, T5};
 use crate::decode::GenerationConfig;
 use crate::error::{Error, Result};
-use crate::hub::{argos_cache_dir, Ct2Layout, Ct2Package, HubOptions, ModelRef, ModelSource};
+use crate::hub::{
+    argos_cache_dir, cache_root, Ct2Layout, Ct2Package, HubOptions, ModelRef, ModelSource,
+};
 use crate::tokenize::{self, Ct2TokenConfig, Ct2Tokenizer, TextTokenizer};
 
 use super::translate::LoadOptions;
@@ -28,6 +32,54 @@ pub struct LoadedModel {
     pub description: String,
     /// Text put before every source sentence (e.g. `"<2en> "` for MADLAD-400), if any.
     pub source_prefix: Option<String>,
+    /// What the packed-weights cache did, when one was used.
+    pub pack_cache: Option<PackCacheStatus>,
+}
+
+/// The packed-weights cache of a load (see [`crate::arch::pack_cache`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackCacheStatus {
+    pub path: PathBuf,
+    /// The matrices came from the file (no packing at this load).
+    pub warm: bool,
+    /// This load wrote the file.
+    pub written: bool,
+    /// Why the file could not be written (the model works without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The packed-weights cache for checkpoint `source` loaded with `opts`: CPU models only, off
+/// with `TOLK_PACK_CACHE=0`; kept under [`cache_root`]`/packed`.
+fn open_pack_cache(source: &Path, opts: &LoadOptions) -> Option<Arc<PackCache>> {
+    if !opts.device.is_cpu() || std::env::var("TOLK_PACK_CACHE").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    // Everything that changes what gets packed is in the mode.
+    let weight_only = std::env::var("TOLK_INT8_ACTIVATIONS").is_ok_and(|v| v == "f32");
+    let mode = match (opts.int8, weight_only) {
+        (false, _) => format!("{:?}", opts.dtype).to_lowercase(),
+        (true, false) => format!("{:?}-int8", opts.dtype).to_lowercase(),
+        (true, true) => format!("{:?}-int8w", opts.dtype).to_lowercase(),
+    };
+    PackCache::open(&cache_root().join("packed"), source, &mode)
+        .ok()
+        .map(Arc::new)
+}
+
+/// Write what the load packed, if anything; a failure only means the next load packs again.
+fn finish_pack_cache(cache: Option<Arc<PackCache>>) -> Option<PackCacheStatus> {
+    let cache = cache?;
+    let (written, error) = match cache.finish() {
+        Ok(w) => (w, None),
+        Err(e) => (false, Some(e.to_string())),
+    };
+    Some(PackCacheStatus {
+        path: cache.path().to_path_buf(),
+        warm: cache.is_warm(),
+        written,
+        error,
+    })
 }
 
 /// The language tag MADLAD-400 style T5 models take to translate into English.
@@ -86,10 +138,13 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
             model_type.unwrap_or_default()
         )));
     }
-    let mut weights = Weights::load(&source.weights()?, opts.dtype, &opts.device)?;
+    let weights_path = source.weights()?;
+    let cache = open_pack_cache(&weights_path, opts);
+    let mut weights = Weights::load(&weights_path, opts.dtype, &opts.device)?;
     if opts.int8 {
         weights.quantize_linear()?;
     }
+    let weights = weights.with_pack_cache(cache.clone());
     let (model, generation, source_prefix) = match model_type {
         None | Some("marian") => {
             let cfg = MarianConfig::from_file(&config_path)?;
@@ -114,6 +169,7 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
             )))
         }
     };
+    drop(weights);
     check_vocab(tokenizer.as_ref(), &model, &config_path)?;
     Ok(LoadedModel {
         model,
@@ -121,6 +177,7 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
         generation,
         description: source.describe(),
         source_prefix,
+        pack_cache: finish_pack_cache(cache),
     })
 }
 
@@ -181,10 +238,13 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         ct2.target_vocab().tokens(),
         &Ct2TokenConfig::from(ct2.config()),
     )?;
+    let cache = open_pack_cache(&ct2.binary().path, opts);
     let (cfg, weights) = ct2.to_marian_with(opts.dtype, &opts.device, opts.int8)?;
+    let weights = weights.with_pack_cache(cache.clone());
     let generation =
         GenerationConfig::ctranslate2(cfg.eos_token_id, cfg.pad_token_id, cfg.decoder_start());
     let model = Marian::new(cfg, &weights)?.into();
+    drop(weights);
     check_vocab(&tokenizer, &model, &pkg.model_dir.join("model.bin"))?;
     Ok(LoadedModel {
         model,
@@ -192,6 +252,7 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         generation,
         description: pkg.describe(),
         source_prefix: None,
+        pack_cache: finish_pack_cache(cache),
     })
 }
 

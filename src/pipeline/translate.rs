@@ -8,7 +8,7 @@
 use candle_core::{DType, Device};
 
 use super::batch::{plan_batches, scatter};
-use super::load::{self, LoadedModel};
+use super::load::{self, LoadedModel, PackCacheStatus};
 use super::segment::{segment, segment_lines, split_long, Document};
 use crate::arch::Seq2SeqModel;
 use crate::decode::{generate, GenerationConfig};
@@ -85,6 +85,7 @@ pub struct Translator {
     generation: GenerationConfig,
     description: String,
     source_prefix: Option<String>,
+    pack_cache: Option<PackCacheStatus>,
 }
 
 impl Translator {
@@ -106,6 +107,7 @@ impl Translator {
             generation: m.generation,
             description: m.description,
             source_prefix: m.source_prefix,
+            pack_cache: m.pack_cache,
         }
     }
 
@@ -130,6 +132,11 @@ impl Translator {
     /// Decoding settings.
     pub fn generation(&self) -> &GenerationConfig {
         &self.generation
+    }
+
+    /// What the packed-weights cache did at load, when one was used.
+    pub fn pack_cache(&self) -> Option<&PackCacheStatus> {
+        self.pack_cache.as_ref()
     }
 
     /// Where the model came from.

@@ -7,9 +7,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::arch::mapped::FileBytes;
 use crate::error::{Error, Result};
 /// Oldest and newest `model.bin` binary versions this reader understands.
 pub const BINARY_VERSIONS: std::ops::RangeInclusive<u32> = 2..=6;
@@ -75,7 +77,7 @@ pub struct Ct2Binary {
     pub binary_version: u32,
     pub spec: String,
     pub revision: u32,
-    bytes: Vec<u8>,
+    bytes: Arc<FileBytes>,
     variables: HashMap<String, Ct2Variable>,
     /// Variable names in file order.
     order: Vec<String>,
@@ -144,13 +146,17 @@ impl Reader<'_> {
 impl Ct2Binary {
     /// Read and index a `model.bin`.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        Self::from_bytes(bytes, path)
+        Self::from_file_bytes(FileBytes::map(path)?, path)
     }
 
     /// Parse the bytes of a `model.bin`; `path` names it in errors.
     pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self> {
+        Self::from_file_bytes(FileBytes::Owned(bytes), path)
+    }
+
+    /// Parse a `model.bin` read or mapped: only the variables' headers are read here, the
+    /// data stays where it is until a variable is used.
+    fn from_file_bytes(bytes: FileBytes, path: &Path) -> Result<Self> {
         let mut r = Reader {
             bytes: &bytes,
             pos: 0,
@@ -244,7 +250,7 @@ impl Ct2Binary {
             binary_version,
             spec,
             revision,
-            bytes,
+            bytes: Arc::new(bytes),
             variables,
             order,
             aliases,
@@ -301,9 +307,15 @@ impl Ct2Binary {
         self.resolve(name).and_then(|n| self.variables.get(n))
     }
 
-    /// Raw little-endian bytes of a variable (for a later int8 path: int8 data + its scale).
+    /// Raw little-endian bytes of a variable.
     pub fn raw(&self, v: &Ct2Variable) -> &[u8] {
         &self.bytes[v.range.clone()]
+    }
+
+    /// The whole file's bytes and where a variable's data starts in them (to borrow the data
+    /// without copying it).
+    pub fn shared_raw(&self, v: &Ct2Variable) -> (Arc<FileBytes>, usize) {
+        (self.bytes.clone(), v.range.start)
     }
 
     /// The dtypes of all stored variables, with counts.

@@ -17,9 +17,9 @@ use std::collections::{HashMap, HashSet};
 
 use candle_core::{Device, Tensor};
 
-use super::{layer_count, quant, Ct2Model};
+use super::quant::{self, Kept};
+use super::{layer_count, Ct2Model};
 use crate::arch::marian::MarianConfig;
-use crate::arch::weights::QuantizedWeight;
 use crate::error::{Error, Result};
 
 /// Newest `TransformerSpec` revision whose layout tolk knows.
@@ -93,15 +93,16 @@ impl<'a> Take<'a> {
         Ok(t)
     }
 
-    /// The int8 matrix `name` of `shape` split into `parts` equal row ranges, kept int8 on
-    /// `device`; `None` (nothing marked) when it is not stored int8 per row or does not fit Q8_0.
+    /// The int8 matrix `name` of `shape` split into `parts` equal row ranges, kept int8 (the
+    /// file's rows on the CPU, Q8_0 blocks on other devices); `None` (nothing marked) when it is
+    /// not stored int8 per row or does not fit.
     fn quantized(
         &mut self,
         name: &str,
         shape: [usize; 2],
         parts: usize,
         device: &Device,
-    ) -> Result<Option<Vec<QuantizedWeight>>> {
+    ) -> Result<Option<Vec<Kept>>> {
         let b = &self.m.binary;
         let Some(v) = b.get(name) else {
             return Ok(None);
@@ -118,7 +119,13 @@ impl<'a> Take<'a> {
         let rows = shape[0] / parts.max(1);
         let mut out = Vec::with_capacity(parts);
         for i in 0..parts {
-            match quant::q8_0_rows(b, name, i * rows..(i + 1) * rows, device)? {
+            let range = i * rows..(i + 1) * rows;
+            let kept = if device.is_cpu() {
+                quant::int8_rows(b, name, range).map(Kept::Rows)
+            } else {
+                quant::q8_0_rows(b, name, range, device)?.map(Kept::Blocks)
+            };
+            match kept {
                 Some(q) => out.push(q),
                 None => return Ok(None),
             }
@@ -219,11 +226,7 @@ fn activation_name(id: f32) -> Result<&'static str> {
 }
 
 /// What [`to_marian`] hands over: the config, float tensors, and matrices kept int8.
-pub(super) type Mapped = (
-    MarianConfig,
-    HashMap<String, Tensor>,
-    HashMap<String, QuantizedWeight>,
-);
+pub(super) type Mapped = (MarianConfig, HashMap<String, Tensor>, HashMap<String, Kept>);
 
 /// Map the spec; `int8: Some(device)` keeps int8 matrices int8 (as Q8_0 on `device`).
 pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
@@ -235,7 +238,7 @@ pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
         used: HashSet::new(),
     };
     let mut out: HashMap<String, Tensor> = HashMap::new();
-    let mut qout: HashMap<String, QuantizedWeight> = HashMap::new();
+    let mut qout: HashMap<String, Kept> = HashMap::new();
 
     // Scalars of both stacks.
     let mut heads = [0usize; 2];
@@ -305,11 +308,30 @@ pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
     let tgt_rows = b.get(dec_emb_name).map_or(0, |v| v.shape[0]);
     let shared =
         b.resolve(enc_emb_name).is_some() && b.resolve(enc_emb_name) == b.resolve(dec_emb_name);
+    // On the CPU with int8 kept, token embeddings are looked up in the file's int8 rows.
+    let cpu_int8 = int8.filter(|dev| dev.is_cpu());
+    let embedding = |t: &mut Take, name: &str, rows: usize| -> Result<Option<Kept>> {
+        match cpu_int8 {
+            Some(dev) => Ok(t
+                .quantized(name, [rows, d], 1, dev)?
+                .and_then(|mut v| v.pop())),
+            None => Ok(None),
+        }
+    };
     if shared {
-        out.insert(
-            "model.shared.weight".into(),
-            t.tensor(dec_emb_name, &[tgt_rows, d])?,
-        );
+        match embedding(&mut t, dec_emb_name, tgt_rows)? {
+            Some(k) => drop(qout.insert("model.shared.weight".into(), k)),
+            None => drop(out.insert(
+                "model.shared.weight".into(),
+                t.tensor(dec_emb_name, &[tgt_rows, d])?,
+            )),
+        }
+    } else if let (Some(e), Some(dk)) = (
+        embedding(&mut t, enc_emb_name, src_rows)?,
+        embedding(&mut t, dec_emb_name, tgt_rows)?,
+    ) {
+        qout.insert("model.encoder.embed_tokens.weight".into(), e);
+        qout.insert("model.decoder.embed_tokens.weight".into(), dk);
     } else {
         out.insert(
             "model.encoder.embed_tokens.weight".into(),
@@ -383,10 +405,7 @@ pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
 
     // Layers.
     let linear = |t: &mut Take,
-                  (out, qout): (
-        &mut HashMap<String, Tensor>,
-        &mut HashMap<String, QuantizedWeight>,
-    ),
+                  (out, qout): (&mut HashMap<String, Tensor>, &mut HashMap<String, Kept>),
                   src: &str,
                   dst: &[&str],
                   rows: usize,

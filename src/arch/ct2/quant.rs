@@ -19,11 +19,55 @@ use candle_core::{Device, Tensor};
 use half::f16;
 
 use super::{Ct2Binary, Ct2DType};
-use crate::arch::weights::QuantizedWeight;
+use crate::arch::mapped::Buf;
+use crate::arch::weights::{Int8Rows, QuantizedWeight};
 use crate::error::Result;
 
 /// Values per Q8_0 block.
 const BLOCK: usize = 32;
+
+/// An int8 matrix as the mapping hands it over.
+pub(super) enum Kept {
+    /// As Q8_0 blocks on the model's device.
+    Blocks(QuantizedWeight),
+    /// As the file's int8 rows (CPU): borrowed, not copied.
+    Rows(Int8Rows),
+}
+
+/// Rows `rows` of the int8 matrix `name` (aliases followed) as borrowed int8 rows with
+/// `w = q · (1 / scale)`; `None` when `name` is not an int8 matrix with one finite, non-zero
+/// f32 scale per row (an all-zero row's infinite scale gives 0).
+pub(super) fn int8_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option<Int8Rows> {
+    let v = b.get(name)?;
+    let scale = b.get(&format!("{name}_scale"))?;
+    let [n_rows, cols] = v.shape[..] else {
+        return None;
+    };
+    if v.dtype != Ct2DType::I8
+        || scale.dtype != Ct2DType::F32
+        || scale.shape.iter().product::<usize>() != n_rows
+        || cols == 0
+        || rows.start >= rows.end
+        || rows.end > n_rows
+    {
+        return None;
+    }
+    let scales = b.raw(scale)[rows.start * 4..rows.end * 4]
+        .chunks_exact(4)
+        .map(|c| {
+            let s = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            (s > 0.0 && !s.is_nan()).then_some(1.0 / s)
+        })
+        .collect::<Option<Vec<f32>>>()?;
+    let (bytes, start) = b.shared_raw(v);
+    let values = Buf::mapped(bytes, start + rows.start * cols, rows.len() * cols)?;
+    Some(Int8Rows {
+        values,
+        scales,
+        rows: rows.len(),
+        cols,
+    })
+}
 
 /// Rows `rows` of the int8 matrix `name` (aliases followed) as a Q8_0 matrix on `device`, with
 /// its per-row correction factors; `None` when `name` is not an int8 matrix with one f32 scale per

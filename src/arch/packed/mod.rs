@@ -22,6 +22,8 @@
 
 use rayon::prelude::*;
 
+use super::mapped::{Buf, Pod};
+
 /// Output columns per panel (two AVX registers).
 pub const NR: usize = 16;
 /// Rows per register tile: 6 × 2 accumulators, 2 panel values and a broadcast row value fit
@@ -43,15 +45,20 @@ struct Line([f32; NR]);
 
 const ZERO_LINE: Line = Line([0.0; NR]);
 
+// SAFETY: repr(C) array of f32.
+unsafe impl Pod for Line {}
+
 #[derive(Clone)]
 enum Panels {
     /// `panels × k` lines.
-    F32(Vec<Line>),
+    F32(Buf<Line>),
     /// `panels × k` lines of int8, and `panels × k/32` lines of scales.
     Int8 {
-        values: Vec<[i8; NR]>,
-        scales: Vec<Line>,
+        values: Buf<[i8; NR]>,
+        scales: Buf<Line>,
     },
+    /// int8 with one scale per output row, multiplied by int8-quantized activations.
+    RowInt8(int8::RowPanels),
 }
 
 /// An elementwise function the kernel applies to each output after the bias.
@@ -100,7 +107,7 @@ impl PackedMatrix {
             });
         }
         Self {
-            panels: Panels::F32(lines),
+            panels: Panels::F32(lines.into()),
             bias: None,
             act: None,
             n,
@@ -140,9 +147,22 @@ impl PackedMatrix {
         }
         Self {
             panels: Panels::Int8 {
-                values: packed,
-                scales: packed_scales,
+                values: packed.into(),
+                scales: packed_scales.into(),
             },
+            bias: None,
+            act: None,
+            n,
+            k,
+        }
+    }
+
+    /// Pack int8 `values` (`n` rows of `k`) with one scale per row (`w = q · scales[row]`)
+    /// for int8 × int8 products: each row of `x` is quantized to int8 when the product runs
+    /// (see [`int8`]).
+    pub fn from_i8_rows(values: &[i8], scales: &[f32], n: usize, k: usize) -> Self {
+        Self {
+            panels: Panels::RowInt8(int8::RowPanels::pack(values, scales, n, k)),
             bias: None,
             act: None,
             n,
@@ -180,8 +200,14 @@ impl PackedMatrix {
     pub fn scale_rows(mut self, factors: &[f32]) -> Self {
         assert_eq!(factors.len(), self.n, "one factor per row");
         let lines = match &mut self.panels {
-            Panels::F32(lines) => lines,
-            Panels::Int8 { scales, .. } => scales,
+            Panels::F32(lines) => lines.make_mut(),
+            Panels::Int8 { scales, .. } => scales.make_mut(),
+            Panels::RowInt8(w) => {
+                for (s, &f) in w.scales.make_mut().iter_mut().zip(factors) {
+                    *s *= f;
+                }
+                return self;
+            }
         };
         let per_panel = lines.len() / self.n.div_ceil(NR).max(1);
         for (p, panel) in lines.chunks_mut(per_panel.max(1)).enumerate() {
@@ -211,7 +237,7 @@ impl PackedMatrix {
 
     /// Whether the weights are int8.
     pub fn is_int8(&self) -> bool {
-        matches!(self.panels, Panels::Int8 { .. })
+        matches!(self.panels, Panels::Int8 { .. } | Panels::RowInt8(_))
     }
 
     /// Row `j` of `W` (dequantized for int8), as it was packed.
@@ -228,6 +254,7 @@ impl PackedMatrix {
                     })
                     .collect()
             }
+            Panels::RowInt8(w) => (0..k).map(|i| w.value(k, j, i)).collect(),
         }
     }
 
@@ -250,13 +277,18 @@ impl PackedMatrix {
         let mut out: Vec<std::mem::MaybeUninit<f32>> = Vec::with_capacity(m * n);
         // SAFETY: MaybeUninit needs no initialization.
         unsafe { out.set_len(m * n) };
+        let simd = simd();
+        let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
+        if let Panels::RowInt8(w) = &self.panels {
+            int8::matmul(w, self.bias.as_deref(), self.act, n, k, x, m, dst, simd);
+            // SAFETY: as below: the tiles wrote all m × n values.
+            return unsafe { assume_init(out) };
+        }
         let panels = n.div_ceil(NR);
         // A few tasks per thread, each a run of whole panels.
         let group = panels
             .div_ceil(4 * rayon::current_num_threads().max(1))
             .max(1);
-        let simd = simd();
-        let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         // Each panel block is read (and, for int8, widened) once per call, and every row tile
         // uses it while it is in L1.
         (0..panels.div_ceil(group)).into_par_iter().for_each(|g| {
@@ -268,6 +300,7 @@ impl PackedMatrix {
                     let depth = KC.min(k - kc);
                     let b = match &self.panels {
                         Panels::F32(lines) => Block::F32(&lines[p * k + kc..p * k + kc + depth]),
+                        Panels::RowInt8(_) => unreachable!("handled above"),
                         Panels::Int8 { values, scales } => {
                             let per_row = k / Q8_BLOCK;
                             let values = &values[p * k + kc..p * k + kc + depth];
@@ -303,13 +336,18 @@ impl PackedMatrix {
                 }
             }
         });
-        // SAFETY: the tiles wrote all m × n values (every panel, every row tile, block 0 first);
-        // MaybeUninit<f32> and f32 have the same layout.
-        unsafe {
-            let mut out = std::mem::ManuallyDrop::new(out);
-            Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity())
-        }
+        // SAFETY: the tiles wrote all m × n values (every panel, every row tile, block 0 first).
+        unsafe { assume_init(out) }
     }
+}
+
+/// The buffer as f32 values.
+///
+/// # Safety
+/// Every element must have been written. (MaybeUninit<f32> and f32 have the same layout.)
+unsafe fn assume_init(out: Vec<std::mem::MaybeUninit<f32>>) -> Vec<f32> {
+    let mut out = std::mem::ManuallyDrop::new(out);
+    Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), out.len(), out.capacity())
 }
 
 /// The output pointer, shared by the tasks (each writes its own panels' columns).
@@ -458,6 +496,10 @@ fn simd() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod int8;
+mod stored;
+
+pub use stored::Kind as StoredKind;
 
 #[cfg(test)]
 mod tests;

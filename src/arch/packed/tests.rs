@@ -157,3 +157,141 @@ fn empty_shapes_give_empty_or_bias_free_results() {
     let packed = PackedMatrix::from_f32(&data(24, 1), 3, 8);
     assert!(packed.matmul(&[], 0).is_empty());
 }
+
+/// `x` quantized per row as the int8 kernel does, and `W = q · s` per row: the exact products
+/// in f64 from the same integers.
+fn int8_reference(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    q: &[i8],
+    s: &[f32],
+    n: usize,
+    b: &[f32],
+) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    for r in 0..m {
+        let row = &x[r * k..(r + 1) * k];
+        let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let qx: Vec<i64> = row
+            .iter()
+            .map(|v| {
+                if amax > 0.0 {
+                    (v * (127.0 / amax)).round_ties_even() as i64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        for j in 0..n {
+            let dot: i64 = (0..k)
+                .map(|i| qx[i] * i64::from(q[j * k + i].max(-127)))
+                .sum();
+            out[r * n + j] =
+                ((dot as f64) * f64::from(amax / 127.0) * f64::from(s[j])) as f32 + b[j];
+        }
+    }
+    out
+}
+
+#[test]
+fn int8_rows_match_integer_products_for_odd_shapes() {
+    for &(m, k, n) in &[
+        (1, 4, 1),
+        (3, 7, 17),
+        (4, 64, 16),
+        (9, 130, 33),
+        (37, 512, 20),
+    ] {
+        let x = data(m * k, 21);
+        // Full int8 range, −128 included (the kernel takes it as −127).
+        let q: Vec<i8> = data(n * k, 22)
+            .iter()
+            .map(|v| (v * 128.0).clamp(-128.0, 127.0) as i8)
+            .collect();
+        let s: Vec<f32> = data(n, 23).iter().map(|v| v.abs() / 50.0 + 1e-3).collect();
+        let b = data(n, 24);
+        let packed = PackedMatrix::from_i8_rows(&q, &s, n, k).with_bias(&b);
+        assert!(packed.is_int8());
+        let want = int8_reference(&x, m, k, &q, &s, n, &b);
+        assert_close(&packed.matmul(&x, m), &want, 1e-4);
+        assert_rows_stand_alone(&packed, &x, m);
+        for j in [0, n - 1] {
+            let row = packed.row(j);
+            assert_eq!(row[k - 1], f32::from(q[j * k + k - 1].max(-127)) * s[j]);
+        }
+    }
+}
+
+#[test]
+fn int8_rows_saturate_nowhere_and_handle_zero_rows() {
+    // Every activation at ±127 against weights at ±127: the largest pair sums vpmaddubsw sees.
+    let (m, k, n) = (2, 64, 16);
+    let x: Vec<f32> = (0..m * k)
+        .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    let q: Vec<i8> = (0..n * k)
+        .map(|i| if i % 5 == 0 { -127 } else { 127 })
+        .collect();
+    let s = vec![1.0; n];
+    let packed = PackedMatrix::from_i8_rows(&q, &s, n, k);
+    let want = int8_reference(&x, m, k, &q, &s, n, &vec![0.0; n]);
+    assert_close(&packed.matmul(&x, m), &want, 1e-3);
+    // A row of zeros has no scale: its products are zero (plus the bias).
+    let zeros = vec![0f32; k];
+    let b = vec![0.5; n];
+    let out = PackedMatrix::from_i8_rows(&q, &s, n, k)
+        .with_bias(&b)
+        .matmul(&zeros, 1);
+    assert!(out.iter().all(|&v| v == 0.5));
+}
+
+#[test]
+fn int8_rows_scale_and_activate_like_the_f32_kernel() {
+    let (m, k, n) = (5, 96, 21);
+    let x = data(m * k, 25);
+    let q: Vec<i8> = data(n * k, 26).iter().map(|v| (v * 127.0) as i8).collect();
+    let s: Vec<f32> = (0..n).map(|j| 0.01 + j as f32 * 1e-3).collect();
+    let f: Vec<f32> = (0..n).map(|j| 1.0 + j as f32 / 10.0).collect();
+    let b = data(n, 27);
+    let scaled: Vec<f32> = s.iter().zip(&f).map(|(a, b)| a * b).collect();
+    let want = int8_reference(&x, m, k, &q, &scaled, n, &b);
+    for act in [Act::Silu, Act::Relu] {
+        let packed = PackedMatrix::from_i8_rows(&q, &s, n, k)
+            .scale_rows(&f)
+            .with_bias(&b)
+            .with_activation(act);
+        let want: Vec<f32> = want.iter().map(|&v| act.apply(v)).collect();
+        assert_close(&packed.matmul(&x, m), &want, 1e-3);
+    }
+}
+
+#[test]
+fn int8_rows_portable_and_vector_tiles_agree() {
+    let (m, k, n) = (4, 100, 16);
+    let x = data(m * k, 28);
+    let q: Vec<i8> = data(n * k, 29).iter().map(|v| (v * 127.0) as i8).collect();
+    let s: Vec<f32> = data(n, 30).iter().map(|v| v.abs() + 0.01).collect();
+    let b = data(n, 31);
+    let packed = PackedMatrix::from_i8_rows(&q, &s, n, k).with_bias(&b);
+    let Panels::RowInt8(w) = &packed.panels else {
+        unreachable!()
+    };
+    let mut outs = Vec::new();
+    for simd_on in [false, simd()] {
+        let mut out = vec![0f32; m * n];
+        int8::matmul(
+            w,
+            packed.bias.as_deref(),
+            None,
+            n,
+            k,
+            &x,
+            m,
+            OutPtr(out.as_mut_ptr()),
+            simd_on,
+        );
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1]);
+}
