@@ -253,17 +253,17 @@ fn synthetic_transformer_spec_maps_onto_marian() {
     g.max_length = 4;
     let out = generate(&model, &[vec![2, 3, 0]], &g).unwrap();
     assert!(!out[0].tokens.is_empty());
-    // Rows of 4 values are not whole Q8_0 blocks: with int8 asked for, they stay f32 and the
-    // model decodes exactly as before.
+    // With int8 asked for on the CPU, the int8 matrices stay int8 rows, whatever their width:
+    // here the output projection (tied to the int8 embedding, which is looked up in place).
     let (_, w8) = m.to_marian_with(DType::F32, &Device::Cpu, true).unwrap();
-    assert_eq!(w8.quantized_count(), 0);
+    assert_eq!(w8.quantized_count(), 1);
     let out8 = generate(
         &Marian::new(cfg.clone(), &w8).unwrap(),
         &[vec![2, 3, 0]],
         &g,
     )
     .unwrap();
-    assert_eq!(out8[0].tokens, out[0].tokens);
+    assert!(!out8[0].tokens.is_empty());
     let summary = m.summary().unwrap();
     assert_eq!(
         (summary.spec.as_str(), summary.revision, summary.heads),
@@ -550,8 +550,9 @@ struct Parity {
 }
 
 /// Decode the 36 golden sources at beam 1 and 4 with f32 weights (`int8` false: int8 dequantized
-/// at load) or int8 matrices, and compare with CTranslate2 (`compute_type=float32`).
-fn parity_with_ctranslate2(pkg: &Path, int8: bool) -> Vec<Parity> {
+/// at load) or int8 matrices, and compare with CTranslate2's outputs in `golden` (its
+/// `compute_type=float32` or `int8` run).
+fn parity_with_ctranslate2(pkg: &Path, int8: bool, golden: &str) -> Vec<Parity> {
     let m = Ct2Model::load(&pkg.join("model")).unwrap();
     let (cfg, w) = m.to_marian_with(DType::F32, &Device::Cpu, int8).unwrap();
     // The int8 path keeps every linear layer and the output projection int8: 6×4 encoder,
@@ -564,7 +565,7 @@ fn parity_with_ctranslate2(pkg: &Path, int8: bool) -> Vec<Parity> {
     let (eos, pad) = (cfg.eos_token_id, cfg.pad_token_id);
     let model = Marian::new(cfg, &w).unwrap();
     drop(w);
-    let golden = read_json(&fixture("argos/golden_ct2.json"));
+    let golden = read_json(&fixture(golden));
     let cases = golden["cases"].as_array().unwrap();
     let sources: Vec<Vec<u32>> = cases
         .iter()
@@ -586,7 +587,7 @@ fn parity_with_ctranslate2(pkg: &Path, int8: bool) -> Vec<Parity> {
                 // int8 products shift log-probs slightly more than f32 rounding does.
                 if beam > 1 {
                     let score = case["outputs"][key]["score"].as_f64().unwrap();
-                    let tol = if int8 { 2e-2 } else { 2e-3 };
+                    let tol = if int8 { 5e-2 } else { 2e-3 };
                     assert!(
                         (f64::from(h.score) - score).abs() < tol,
                         "score {} vs CT2 {score}",
@@ -624,30 +625,81 @@ fn parity_with_ctranslate2(pkg: &Path, int8: bool) -> Vec<Parity> {
 #[test]
 fn decoding_matches_ctranslate2() {
     let Some(pkg) = package() else { return };
-    let report = parity_with_ctranslate2(&pkg, false);
+    let report = parity_with_ctranslate2(&pkg, false, "argos/golden_ct2.json");
     let pct: Vec<f64> = report.iter().map(|p| p.pct).collect();
     assert!(pct.iter().all(|&p| p >= 95.0), "parity below 95%: {pct:?}");
 }
 
-/// int8 × int8 products (candle Q8_0: the activations are quantized per 32 values too) move
-/// log-probs by a few hundredths, so near-ties flip more often than with f32 products: measured
-/// on AVX2, 29/36 (beam 1) and 33/36 (beam 4) identical to CT2 float32, where CT2's own int8
-/// compute gets 16/36 and 22/36. The floors below leave room for other CPUs' int8 kernels; every
-/// difference must still sit at a near-tie of CT2's float32 decoding.
+/// How often CTranslate2's own int8 run (`golden_ct2_int8.json`) gives its float32 run's output,
+/// per beam size, and the largest float32 near-tie margin where the two part.
+fn ct2_int8_against_float32() -> Vec<(usize, f64, f64)> {
+    let f32s = read_json(&fixture("argos/golden_ct2.json"));
+    let int8s = read_json(&fixture("argos/golden_ct2_int8.json"));
+    let (f32s, int8s) = (
+        f32s["cases"].as_array().unwrap(),
+        int8s["cases"].as_array().unwrap(),
+    );
+    [(1usize, "1"), (4, "4")]
+        .into_iter()
+        .map(|(beam, key)| {
+            let (mut same, mut widest) = (0, 0f64);
+            for (a, b) in f32s.iter().zip(int8s) {
+                let (x, y) = (&a["outputs"][key]["ids"], &b["outputs"][key]["ids"]);
+                if x == y {
+                    same += 1;
+                    continue;
+                }
+                let (x, y) = (x.as_array().unwrap(), y.as_array().unwrap());
+                let first = x
+                    .iter()
+                    .zip(y)
+                    .position(|(p, q)| p != q)
+                    .unwrap_or(x.len().min(y.len()));
+                let margin = if beam == 1 {
+                    a["outputs"]["1"]["step_margins"]
+                        .get(first)
+                        .and_then(|v| v.as_f64())
+                } else {
+                    a["outputs"]["4"]["hypothesis_margin"].as_f64()
+                };
+                widest = widest.max(margin.unwrap_or(0.0));
+            }
+            (beam, 100.0 * same as f64 / f32s.len() as f64, widest)
+        })
+        .collect()
+}
+
+/// tolk's int8 compute is CTranslate2's: int8 weights with one scale per row times activations
+/// quantized per row, summed in integers. Quantized activations move log-probs by a few
+/// hundredths, so decoding parts from the float32 reference at near-ties, as CTranslate2's own
+/// int8 run does (16/36 identical at beam 1, 22/36 at beam 4 on AVX2, differing where the
+/// float32 margin is up to 0.31 and 0.05). The bar: against CTranslate2's float32 outputs, tolk
+/// int8 agrees at least as often as CTranslate2 int8 does, and parts only where the float32
+/// margin is within 1.5× the widest margin where CTranslate2 int8 parts (one sentence of slack
+/// on the count). (tolk and CTranslate2
+/// int8 also agree with each other about as often as either agrees with float32: their
+/// rounding differs in detail, so each tips different near-ties.)
 #[test]
-fn int8_decoding_matches_ctranslate2_up_to_near_ties() {
+fn int8_decoding_is_as_faithful_as_ctranslate2_int8() {
     let Some(pkg) = package() else { return };
-    for p in parity_with_ctranslate2(&pkg, true) {
-        let floor = if p.beam == 1 { 75.0 } else { 80.0 };
+    let ct2 = ct2_int8_against_float32();
+    for p in parity_with_ctranslate2(&pkg, true, "argos/golden_ct2.json") {
+        let &(_, floor, widest) = ct2.iter().find(|(b, _, _)| *b == p.beam).unwrap();
+        eprintln!(
+            "int8 beam {}: tolk {:.1}% identical to CT2 float32, CT2 int8 {floor:.1}% (widest margin {widest:.3})",
+            p.beam, p.pct
+        );
+        // One sentence of slack for other CPUs' float kernels around the int8 products.
+        let floor = floor - 100.0 / 36.0;
         assert!(
             p.pct >= floor,
-            "int8 beam {}: {:.1}% < {floor}%",
+            "int8 beam {}: {:.1}% < CT2 int8's {floor:.1}%",
             p.beam,
             p.pct
         );
         assert!(
-            p.margins.iter().all(|&m| m < 0.1),
-            "int8 beam {}: a difference is not at a near-tie (margins {:?})",
+            p.margins.iter().all(|&m| m <= 1.5 * widest),
+            "int8 beam {}: a difference is not at a near-tie (margins {:?}, CT2 int8 parts up to {widest})",
             p.beam,
             p.margins
         );
