@@ -85,20 +85,33 @@ pub fn parse_dtype(s: &str) -> Result<DType> {
 pub struct Precision {
     pub dtype: DType,
     pub int8: bool,
+    /// `auto`: int8 where the checkpoint stores int8 matrices and the model runs on the CPU
+    /// (CTranslate2 int8 packages), else `dtype`.
+    pub as_stored: bool,
 }
 
-/// Parse `f32|f16|bf16` (int8 weights dequantized to that dtype) or `int8` (int8 linear layers,
-/// f32 elsewhere).
+/// Parse `auto` (int8 as stored on the CPU, else f32), `f32|f16|bf16` (int8 weights
+/// dequantized to that dtype) or `int8` (int8 linear layers, f32 elsewhere).
 pub fn parse_precision(s: &str) -> Result<Precision> {
     match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(Precision {
+            dtype: DType::F32,
+            int8: false,
+            as_stored: true,
+        }),
         "int8" | "i8" => Ok(Precision {
             dtype: DType::F32,
             int8: true,
+            as_stored: false,
         }),
         other => match parse_dtype(other) {
-            Ok(dtype) => Ok(Precision { dtype, int8: false }),
+            Ok(dtype) => Ok(Precision {
+                dtype,
+                int8: false,
+                as_stored: false,
+            }),
             Err(_) => Err(Error::InvalidArgument(format!(
-                "unknown dtype `{other}`: use f32, f16, bf16 or int8"
+                "unknown dtype `{other}`: use auto, f32, f16, bf16 or int8"
             ))),
         },
     }
@@ -119,6 +132,8 @@ mod tests {
         let p = parse_precision("INT8").unwrap();
         assert_eq!((p.dtype, p.int8), (DType::F32, true));
         assert!(!parse_precision("f16").unwrap().int8);
+        let auto = parse_precision("auto").unwrap();
+        assert!(auto.as_stored && !auto.int8 && auto.dtype == DType::F32);
         let err = parse_precision("int4").unwrap_err().to_string();
         assert!(err.contains("int8"), "{err}");
     }

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device};
 
@@ -44,8 +45,9 @@ pub struct Ct2Model {
     dir: PathBuf,
     binary: Ct2Binary,
     config: Ct2Config,
-    source_vocab: Ct2Vocab,
-    target_vocab: Ct2Vocab,
+    /// One shared value when the model has one vocabulary for both sides.
+    source_vocab: Arc<Ct2Vocab>,
+    target_vocab: Arc<Ct2Vocab>,
     shared_vocab: bool,
 }
 
@@ -101,7 +103,10 @@ impl Ct2Model {
         let unk = config.unk_token.clone();
         let shared = Ct2Vocab::load(dir, "shared_vocabulary", &unk)?;
         let (source_vocab, target_vocab, shared_vocab) = match shared {
-            Some(v) => (v.clone(), v, true),
+            Some(v) => {
+                let v = Arc::new(v);
+                (v.clone(), v, true)
+            }
             None => {
                 let missing = |f: &str| Error::MissingFile {
                     file: format!("{f}.json (or .txt)"),
@@ -114,7 +119,7 @@ impl Ct2Model {
                     .ok_or_else(|| missing("source_vocabulary"))?;
                 let t = Ct2Vocab::load(dir, "target_vocabulary", &unk)?
                     .ok_or_else(|| missing("target_vocabulary"))?;
-                (s, t, false)
+                (Arc::new(s), Arc::new(t), false)
             }
         };
         Ok(Self {

@@ -22,6 +22,16 @@ pub enum FileBytes {
 impl FileBytes {
     /// Map `path` read-only (an empty file is read instead: it cannot be mapped).
     pub fn map(path: &Path) -> Result<Self> {
+        Self::map_advised(path, None)
+    }
+
+    /// Map `path` for reads scattered over the file (token embeddings looked up row by row,
+    /// small variables read once): no read-ahead, so only the pages used become resident.
+    pub fn map_random(path: &Path) -> Result<Self> {
+        Self::map_advised(path, Some(memmap2::Advice::Random))
+    }
+
+    fn map_advised(path: &Path, advice: Option<memmap2::Advice>) -> Result<Self> {
         let file =
             File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
         let len = file
@@ -35,6 +45,10 @@ impl FileBytes {
         // module docs).
         let map = unsafe { memmap2::Mmap::map(&file) }
             .map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
+        if let Some(advice) = advice {
+            // Only a hint: the mapping works the same without it.
+            let _ = map.advise(advice);
+        }
         Ok(Self::Mapped(map))
     }
 }

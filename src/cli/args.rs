@@ -48,9 +48,10 @@ pub struct RuntimeArgs {
     /// Device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Compute dtype: f32, f16 or bf16; int8 runs linear layers in int8 (CTranslate2 int8
-    /// weights kept as stored, float weights quantized to Q8_0 at load).
-    #[arg(long, default_value = "f32")]
+    /// Compute dtype: auto, f32, f16 or bf16, or int8 (linear layers as int8 products:
+    /// CTranslate2 int8 weights kept as stored, float weights quantized to Q8_0 at load). auto:
+    /// int8 for models stored in int8 (CTranslate2/Argos int8 packages) on the CPU, else f32.
+    #[arg(long, default_value = "auto")]
     pub dtype: String,
     /// CPU threads for matrix products (default: all cores).
     #[arg(long)]
@@ -79,8 +80,8 @@ pub struct TranslateArgs {
     /// Shortest translation of one sentence, in tokens.
     #[arg(long)]
     pub min_new_tokens: Option<usize>,
-    /// Padded source tokens per batch; sentences are grouped by length up to this budget.
-    #[arg(long, default_value_t = 4096)]
+    /// Padded source tokens × beams per batch; sentences are grouped by length up to this budget.
+    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -185,8 +186,8 @@ pub struct BriefArgs {
     /// Beam size for translation (default: the translation model's).
     #[arg(long)]
     pub translate_beams: Option<usize>,
-    /// Padded source tokens per translation batch.
-    #[arg(long, default_value_t = 4096)]
+    /// Padded source tokens × beams per translation batch.
+    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     #[command(flatten)]
     pub summary: SummaryArgs,
@@ -262,8 +263,8 @@ pub struct BatchArgs {
     /// Longest translation of one sentence, in tokens (default: the model's max_length).
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
-    /// Padded source tokens per batch; sentences of many documents share the batches.
-    #[arg(long, default_value_t = 4096)]
+    /// Padded source tokens × beams per batch; sentences of many documents share the batches.
+    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Documents whose sentences are batched together (more: fuller batches, later first output).
     #[arg(long, default_value_t = 64)]

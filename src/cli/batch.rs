@@ -95,6 +95,7 @@ pub fn run(a: BatchArgs) -> Result<()> {
                 device: device.open()?,
                 dtype: precision.dtype,
                 int8: precision.int8,
+                int8_as_stored: precision.as_stored,
             },
             device,
             translate_model: a.model.clone(),

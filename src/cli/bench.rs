@@ -83,6 +83,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 device,
                 dtype: precision.dtype,
                 int8: precision.int8,
+                int8_as_stored: precision.as_stored,
             };
             let loaded = open(reference, &hub, &options)
                 .with_context(|| format!("cannot load model `{reference}`"))?;

@@ -51,6 +51,7 @@ fn prepare(s: &SummaryArgs, r: &RuntimeArgs) -> Result<Prepared> {
             device: device.open()?,
             dtype: precision.dtype,
             int8: precision.int8,
+            int8_as_stored: precision.as_stored,
         },
         hub,
     })

@@ -45,6 +45,7 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         device: device.open()?,
         dtype: precision.dtype,
         int8: precision.int8,
+        int8_as_stored: precision.as_stored,
     };
     let mut translator = Translator::open(&a.model, &hub, &options)
         .with_context(|| format!("cannot load model `{}`", a.model))?;

@@ -238,6 +238,16 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         ct2.target_vocab().tokens(),
         &Ct2TokenConfig::from(ct2.config()),
     )?;
+    // `auto` precision: CTranslate2's default compute for an int8 package is int8.
+    let stored_int8 = ct2
+        .binary()
+        .dtype_counts()
+        .iter()
+        .any(|(d, _)| *d == crate::arch::ct2::Ct2DType::I8);
+    let opts = &LoadOptions {
+        int8: opts.int8 || (opts.int8_as_stored && stored_int8 && opts.device.is_cpu()),
+        ..opts.clone()
+    };
     let cache = open_pack_cache(&ct2.binary().path, opts);
     let (cfg, weights) = ct2.to_marian_with(opts.dtype, &opts.device, opts.int8)?;
     let weights = weights.with_pack_cache(cache.clone());

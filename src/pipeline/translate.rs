@@ -26,6 +26,9 @@ pub struct LoadOptions {
     /// float linear layers of transformers models are quantized to int8 (Q8_0) at load;
     /// `false` dequantizes int8 weights to `dtype` at load.
     pub int8: bool,
+    /// With `int8` false: keep int8 matrices int8 anyway where the checkpoint stores them so and
+    /// the model runs on the CPU (CTranslate2 int8 packages: CTranslate2's own default compute).
+    pub int8_as_stored: bool,
 }
 
 impl Default for LoadOptions {
@@ -34,21 +37,27 @@ impl Default for LoadOptions {
             device: Device::Cpu,
             dtype: DType::F32,
             int8: false,
+            int8_as_stored: false,
         }
     }
 }
 
+/// The default of [`BatchOptions::max_batch_tokens`]: about 32 decoder rows of news-length
+/// sentences, where the CPU kernels run fastest on the real workload (measured on the Argos
+/// zh→en package, `docs/bench/argos-zh-en.md`); larger batches only cost memory.
+pub const DEFAULT_BATCH_TOKENS: usize = 1024;
+
 /// How sentences are grouped for the model.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
-    /// Padded source tokens per batch (longest sentence × sentences).
+    /// Padded source tokens per batch times beams (longest sentence × sentences × beams).
     pub max_batch_tokens: usize,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
         Self {
-            max_batch_tokens: 4096,
+            max_batch_tokens: DEFAULT_BATCH_TOKENS,
         }
     }
 }
@@ -222,7 +231,9 @@ impl Translator {
                     .len(),
         );
         let lengths: Vec<usize> = pieces.iter().map(Vec::len).collect();
-        let batches = plan_batches(&lengths, batching.max_batch_tokens, None);
+        // The budget counts decoder rows: a sentence decoded with 4 beams costs 4 rows.
+        let budget = (batching.max_batch_tokens / self.generation.num_beams.max(1)).max(1);
+        let batches = plan_batches(&lengths, budget, None);
         let mut counts = TokenCounts {
             source_tokens: lengths.iter().sum(),
             generated_tokens: 0,

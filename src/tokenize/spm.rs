@@ -21,50 +21,72 @@ use crate::error::{Error, Result};
 /// Penalty below the lowest piece score given to an unknown character (upstream's value).
 const UNK_PENALTY: f32 = 10.0;
 
-/// One trie node: sorted (byte, child) edges and the piece ending here.
-type TrieNode = (Vec<(u8, u32)>, Option<u32>);
-
-/// A byte-level trie over the matchable pieces, mapping to piece indices.
-#[derive(Clone, Debug, Default)]
+/// A byte-level trie over the matchable pieces, mapping to piece indices, in compact form:
+/// node `i`'s edges are `labels[first[i]..first[i + 1]]` (sorted) leading to `targets[..]`, and
+/// `values[i]` is the piece ending there (`u32::MAX`: none). About 13 bytes a node, where a
+/// vector of edges per node took over 60 (an Argos vocabulary has ~300,000 nodes).
+#[derive(Clone, Debug)]
 struct Trie {
-    nodes: Vec<TrieNode>,
+    first: Vec<u32>,
+    labels: Vec<u8>,
+    targets: Vec<u32>,
+    values: Vec<u32>,
 }
 
+const NO_PIECE: u32 = u32::MAX;
+
 impl Trie {
-    fn insert(&mut self, key: &[u8], value: u32) {
-        if self.nodes.is_empty() {
-            self.nodes.push((Vec::new(), None));
-        }
-        let mut node = 0usize;
-        for &b in key {
-            let next_free = self.nodes.len() as u32;
-            let edges = &mut self.nodes[node].0;
-            node = match edges.binary_search_by_key(&b, |e| e.0) {
-                Ok(i) => edges[i].1 as usize,
-                Err(i) => {
-                    edges.insert(i, (b, next_free));
-                    self.nodes.push((Vec::new(), None));
-                    next_free as usize
+    /// Build from `(key, value)` pairs; of duplicate keys the first given wins (as upstream
+    /// keeps the first of duplicate pieces; the model loader rejects duplicates anyway).
+    fn build(mut keys: Vec<(&[u8], u32)>) -> Self {
+        // Stable: equal keys keep their order, so the first given comes first.
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        let mut t = Self {
+            first: Vec::new(),
+            labels: Vec::new(),
+            targets: Vec::new(),
+            values: Vec::new(),
+        };
+        // Breadth first: a node is a run of sorted keys sharing its `depth`-byte prefix, and
+        // nodes are numbered in the order they are visited, so each node's edges are contiguous.
+        let mut queue = std::collections::VecDeque::from([(0usize, keys.len(), 0usize)]);
+        let mut next = 1u32;
+        while let Some((mut lo, hi, depth)) = queue.pop_front() {
+            let mut value = NO_PIECE;
+            while lo < hi && keys[lo].0.len() == depth {
+                if value == NO_PIECE {
+                    value = keys[lo].1;
                 }
-            };
+                lo += 1;
+            }
+            t.values.push(value);
+            t.first.push(t.labels.len() as u32);
+            let mut i = lo;
+            while i < hi {
+                let b = keys[i].0[depth];
+                let j = i + keys[i..hi].partition_point(|k| k.0[depth] == b);
+                t.labels.push(b);
+                t.targets.push(next);
+                next += 1;
+                queue.push_back((i, j, depth + 1));
+                i = j;
+            }
         }
-        // Upstream keeps the first of duplicate pieces; the model loader rejects duplicates.
-        self.nodes[node].1.get_or_insert(value);
+        t.first.push(t.labels.len() as u32);
+        t
     }
 
     /// Calls `f(length, value)` for every piece that is a prefix of `text`, shortest first.
     fn prefixes(&self, text: &[u8], mut f: impl FnMut(usize, u32)) {
         let mut node = 0usize;
         for (i, b) in text.iter().enumerate() {
-            let Some(edges) = self.nodes.get(node).map(|n| &n.0) else {
-                return;
-            };
-            match edges.binary_search_by_key(b, |e| e.0) {
-                Ok(j) => node = edges[j].1 as usize,
+            let (lo, hi) = (self.first[node] as usize, self.first[node + 1] as usize);
+            match self.labels[lo..hi].binary_search(b) {
+                Ok(j) => node = self.targets[lo + j] as usize,
                 Err(_) => return,
             }
-            if let Some(v) = self.nodes[node].1 {
-                f(i + 1, v);
+            if self.values[node] != NO_PIECE {
+                f(i + 1, self.values[node]);
             }
         }
     }
@@ -104,7 +126,7 @@ impl SentencePiece {
             reason,
         };
         let mut index = HashMap::with_capacity(file.pieces.len());
-        let mut trie = Trie::default();
+        let mut keys: Vec<(&[u8], u32)> = Vec::with_capacity(file.pieces.len());
         let mut user_defined = Vec::new();
         let mut unk_id = None;
         let (mut min_score, mut max_score) = (f32::MAX, f32::MIN_POSITIVE);
@@ -128,13 +150,13 @@ impl SentencePiece {
                 PieceType::Normal => {
                     min_score = min_score.min(p.score);
                     max_score = max_score.max(p.score);
-                    trie.insert(p.text.as_bytes(), id);
+                    keys.push((p.text.as_bytes(), id));
                 }
                 PieceType::UserDefined => {
                     user_defined.push(p.text.clone());
-                    trie.insert(p.text.as_bytes(), id);
+                    keys.push((p.text.as_bytes(), id));
                 }
-                PieceType::Unused => trie.insert(p.text.as_bytes(), id),
+                PieceType::Unused => keys.push((p.text.as_bytes(), id)),
                 PieceType::Unknown => {
                     if unk_id.replace(id).is_some() {
                         return Err(corrupt("more than one unknown piece".into()));
@@ -144,6 +166,7 @@ impl SentencePiece {
             }
         }
         let unk_id = unk_id.ok_or_else(|| corrupt("the model has no unknown piece".into()))?;
+        let trie = Trie::build(keys);
         let normalizer = Normalizer::new(&file.normalizer, user_defined, path)?;
         let denormalizer = match &file.denormalizer {
             Some(spec) => Some(Normalizer::new(spec, Vec::new(), path)?),
@@ -405,6 +428,30 @@ fn flush_bytes(bytes: &mut Vec<u8>, text: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trie_finds_every_prefix_piece_and_keeps_the_first_duplicate() {
+        let keys: Vec<(&[u8], u32)> = vec![
+            (b"ab", 1),
+            (b"a", 0),
+            (b"abc", 2),
+            (b"b", 3),
+            (b"ab", 9),
+            (b"", 7),
+        ];
+        let t = Trie::build(keys);
+        let mut found = Vec::new();
+        t.prefixes(b"abcd", |len, v| found.push((len, v)));
+        assert_eq!(found, vec![(1, 0), (2, 1), (3, 2)]);
+        found.clear();
+        t.prefixes(b"ba", |len, v| found.push((len, v)));
+        assert_eq!(found, vec![(1, 3)]);
+        found.clear();
+        t.prefixes(b"x", |len, v| found.push((len, v)));
+        assert!(found.is_empty());
+        let empty = Trie::build(Vec::new());
+        empty.prefixes(b"abc", |_, _| panic!("no pieces"));
+    }
     use crate::tokenize::spm_proto::build_model;
 
     const NORMAL: i32 = 1;

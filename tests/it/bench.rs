@@ -185,6 +185,7 @@ fn int8_agreement() -> ((usize, usize), (usize, usize)) {
             device: Device::Cpu,
             dtype: DType::F32,
             int8,
+            int8_as_stored: false,
         };
         let f32_model = open(reference, &hub, &opts(false)).unwrap();
         let int8_model = open(reference, &hub, &opts(true)).unwrap();

@@ -146,7 +146,7 @@ impl Reader<'_> {
 impl Ct2Binary {
     /// Read and index a `model.bin`.
     pub fn load(path: &Path) -> Result<Self> {
-        Self::from_file_bytes(FileBytes::map(path)?, path)
+        Self::from_file_bytes(FileBytes::map_random(path)?, path)
     }
 
     /// Parse the bytes of a `model.bin`; `path` names it in errors.
