@@ -19,7 +19,24 @@ pub use args::Cli;
 pub const DEFAULT_SUMMARY_MODEL: &str = "google/flan-t5-base";
 
 /// Run a parsed command line.
+///
+/// The command runs on a worker of the thread pool that every matrix product uses, so the
+/// hundreds of parallel products of each decoding step start from a worker (which the other
+/// workers are still spinning for) instead of waking the pool from outside every time.
 pub fn run(cli: Cli) -> Result<()> {
+    let threads = match &cli.command {
+        args::Command::Translate(a) => a.runtime.threads,
+        args::Command::Summarize(a) => a.runtime.threads,
+        args::Command::Brief(a) => a.runtime.threads,
+        args::Command::Bench(a) => a.runtime.threads,
+        args::Command::Batch(a) => a.runtime.threads,
+        args::Command::Info(_) | args::Command::Models(_) => None,
+    };
+    set_threads(threads);
+    rayon::scope(|_| dispatch(cli))
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         args::Command::Translate(a) => translate::run(a),
         args::Command::Summarize(a) => summarize::run_summarize(a),

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::logsoftmax::Normalizer;
 use super::{
     device_bans, device_pick, last_tokens, processors, row_ids, GenerationConfig, Hypothesis,
     Seq2Seq,
@@ -41,6 +42,14 @@ pub(super) fn search<M: Seq2Seq>(
                 flat.par_chunks(logits.dim(1).unwrap_or(1).max(1))
                     .zip(active.par_iter())
                     .map(|(row, &r)| {
+                        // Nothing to ban (most steps): choose from the row as it is, no copy.
+                        if processors::sparse_bans(cfg, &histories[r]).is_some_and(|b| b.is_empty())
+                        {
+                            let best = argmax(row);
+                            if let Some(n) = Normalizer::with_max(row, row[best]) {
+                                return (best, n.log_prob(row[best]));
+                            }
+                        }
                         let mut row_scores = row.to_vec();
                         processors::process(cfg, &mut row_scores, &histories[r]);
                         let best = argmax(&row_scores);
