@@ -93,23 +93,25 @@ pub(super) struct QuantizedRows {
 pub(super) fn quantize_rows(x: &[f32], m: usize, k: usize) -> QuantizedRows {
     let stride = k.div_ceil(QUAD) * QUAD;
     let mut values = vec![0i8; m * stride];
+    let mut magnitudes = vec![0i8; m * stride];
     let mut scales = vec![0f32; m];
     values
         .par_chunks_mut(stride.max(1))
+        .zip(magnitudes.par_chunks_mut(stride.max(1)))
         .zip(scales.par_iter_mut())
         .zip(x.par_chunks(k.max(1)))
         .with_min_len(8)
-        .for_each(|((q, s), row)| {
+        .for_each(|(((q, mag), s), row)| {
             let amax = row.iter().fold(0f32, |a, &v| a.max(v.abs()));
             if amax > 0.0 && amax.is_finite() {
                 let inv = 127.0 / amax;
-                for (q, &v) in q.iter_mut().zip(row) {
+                for ((q, mag), &v) in q.iter_mut().zip(mag.iter_mut()).zip(row) {
                     *q = (v * inv).round_ties_even() as i8;
+                    *mag = q.abs();
                 }
                 *s = amax / 127.0;
             }
         });
-    let magnitudes = values.iter().map(|v| v.abs()).collect();
     QuantizedRows {
         values,
         magnitudes,
