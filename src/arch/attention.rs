@@ -1,5 +1,6 @@
 //! Building blocks shared by the encoder-decoder architectures: linear layers, layer norm,
-//! multi-head attention with an additive bias, and the per-layer key/value cache.
+//! multi-head attention with an additive bias (and decoder self-attention through the per-layer
+//! key/value cache of [`super::kv_cache`]).
 //!
 //! [`Dense`] (re-exported from [`super::dense`]) is the linear layer.
 //!
@@ -10,6 +11,7 @@ use candle_core::{DType, Module, Tensor};
 
 use super::cached_attention;
 pub use super::dense::Dense;
+pub use super::kv_cache::KvCache;
 use super::weights::Weights;
 use crate::error::Result;
 
@@ -205,6 +207,34 @@ impl Attention {
 }
 
 impl Attention {
+    /// Decoder self-attention of step positions `x: [rows, t, d]`: their keys and values go to
+    /// `cache`, and they attend to everything cached (`bias` broadcastable to
+    /// `[rows, heads, t, cached]`). On the CPU in f32 one position at a time goes to the cache's
+    /// block store and is attended to where it lies; otherwise the cache is a pair of tensors.
+    pub fn attend_cached(
+        &self,
+        x: &Tensor,
+        cache: &mut KvCache,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let shape = (b, t, self.heads, self.head_dim);
+        let k = self.k.forward(x)?.reshape(shape)?;
+        if cache.takes_blocks(&k) {
+            let v = self.v.forward(x)?.reshape(shape)?;
+            let blocks = cache.push_block(&k, &v)?;
+            let q = self.q.forward(x)?.reshape(shape)?;
+            let ctx = cached_attention::attend_blocks(&q, blocks, bias, self.scale as f32)?;
+            return self
+                .out
+                .forward(&ctx.reshape((b, t, self.heads * self.head_dim))?);
+        }
+        let k = k.transpose(1, 2)?.contiguous()?;
+        let v = self.split_heads(&self.v.forward(x)?)?;
+        let (k, v) = cache.append(k, v)?;
+        self.attend(x, &k, &v, bias)
+    }
+
     /// Attend from one position per row (`x: [rows, 1, d]`) to keys/values shared by groups of
     /// `group` consecutive rows (`k`, `v`: `[rows / group, heads, s, head_dim]`, `bias`:
     /// `[rows / group, 1, 1, s]`). Beams of one sentence share its encoder memory this way,
@@ -252,116 +282,6 @@ impl Attention {
     }
 }
 
-/// Keys and values of one self-attention layer, grown by one position per decoding step.
-///
-/// A row selection (beam reordering, finished rows dropped) is kept until the next append,
-/// which then gathers the kept rows and adds the new position in one copy of the cache instead
-/// of two.
-#[derive(Clone, Default)]
-pub struct KvCache {
-    kv: Option<(Tensor, Tensor)>,
-    /// Rows of `kv` to keep, in order, not applied yet.
-    pending: Option<Vec<u32>>,
-}
-
-impl KvCache {
-    /// Append new keys/values `[b, h, t_new, hd]` and return the full cache.
-    pub fn append(&mut self, k: Tensor, v: Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let kv = match (self.kv.take(), self.pending.take()) {
-            (None, _) => (k, v),
-            (Some((pk, pv)), None) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-            (Some((pk, pv)), Some(rows)) => {
-                (gather_cat(&pk, &rows, &k)?, gather_cat(&pv, &rows, &v)?)
-            }
-        };
-        self.kv = Some(kv.clone());
-        Ok(kv)
-    }
-
-    /// Keep only the batch rows in `rows` (in that order): beam reordering and dropping finished
-    /// rows. Applied by the next [`KvCache::append`].
-    pub fn select(&mut self, rows: &[u32]) {
-        if self.kv.is_none() {
-            return;
-        }
-        self.pending = Some(match self.pending.take() {
-            Some(earlier) => rows.iter().map(|&r| earlier[r as usize]).collect(),
-            None => rows.to_vec(),
-        });
-    }
-
-    /// Number of cached positions.
-    pub fn len(&self) -> usize {
-        self.kv.as_ref().map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
-    }
-
-    /// Whether nothing is cached yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// `cat([old[rows], new], 2)` for `old: [b_old, h, t, hd]` and `new: [rows.len(), h, t_new, hd]`:
-/// one pass over the cache on the CPU, index-select then concatenate elsewhere.
-fn gather_cat(old: &Tensor, rows: &[u32], new: &Tensor) -> candle_core::Result<Tensor> {
-    use candle_core::{CpuStorage, Storage};
-    let (b_old, h, t, hd) = old.dims4()?;
-    let (b_new, h2, t_new, hd2) = new.dims4()?;
-    if h != h2 || hd != hd2 || b_new != rows.len() || rows.iter().any(|&r| r as usize >= b_old) {
-        candle_core::bail!(
-            "kv cache: cannot append {:?} to rows {rows:?} of {:?}",
-            new.dims(),
-            old.dims()
-        );
-    }
-    let shape = (b_new, h, t + t_new, hd);
-    let gathered = {
-        let (os, ol) = old.storage_and_layout();
-        let (ns, nl) = new.storage_and_layout();
-        let runs = (h, t * hd, t_new * hd);
-        match (&*os, &*ns, ol.contiguous_offsets(), nl.contiguous_offsets()) {
-            (Storage::Cpu(o), Storage::Cpu(n), Some((oa, ob)), Some((na, nb))) => match (o, n) {
-                (CpuStorage::F32(o), CpuStorage::F32(n)) => {
-                    Some(CpuStorage::F32(gather(&o[oa..ob], rows, &n[na..nb], runs)))
-                }
-                (CpuStorage::F16(o), CpuStorage::F16(n)) => {
-                    Some(CpuStorage::F16(gather(&o[oa..ob], rows, &n[na..nb], runs)))
-                }
-                (CpuStorage::BF16(o), CpuStorage::BF16(n)) => {
-                    Some(CpuStorage::BF16(gather(&o[oa..ob], rows, &n[na..nb], runs)))
-                }
-                _ => None,
-            },
-            _ => None,
-        }
-    };
-    match gathered {
-        Some(CpuStorage::F32(v)) => Tensor::from_vec(v, shape, old.device()),
-        Some(CpuStorage::F16(v)) => Tensor::from_vec(v, shape, old.device()),
-        Some(CpuStorage::BF16(v)) => Tensor::from_vec(v, shape, old.device()),
-        _ => {
-            let idx = Tensor::from_vec(rows.to_vec(), rows.len(), old.device())?;
-            Tensor::cat(&[&old.index_select(&idx, 0)?, new], 2)
-        }
-    }
-}
-
-/// [`gather_cat`] on host values: per kept row and head, its `old_run` cached values, then the
-/// new row's `new_run` values; `runs` is `(heads, old_run, new_run)`.
-fn gather<T: Copy>(old: &[T], rows: &[u32], new: &[T], runs: (usize, usize, usize)) -> Vec<T> {
-    let (h, old_run, new_run) = runs;
-    let mut out = Vec::with_capacity(rows.len() * h * (old_run + new_run));
-    for (i, &r) in rows.iter().enumerate() {
-        for head in 0..h {
-            let src = (r as usize * h + head) * old_run;
-            out.extend_from_slice(&old[src..src + old_run]);
-            let src = (i * h + head) * new_run;
-            out.extend_from_slice(&new[src..src + new_run]);
-        }
-    }
-    out
-}
-
 /// Plan a row selection over encoder memory shared by groups of `group` consecutive decoder
 /// rows (the beams of one sentence): the memory rows the new decoder rows `rows` need, and the
 /// group size they come in (1 when the new rows do not come in equal runs per memory row).
@@ -384,42 +304,4 @@ pub fn padding_bias(mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> 
     // 0 where kept, a very large negative number where padded (becomes -inf in f16/bf16: fine for softmax).
     let bias = ((keep - 1.0)? * f64::from(f32::MAX))?;
     bias.reshape((b, 1, 1, s))?.to_dtype(dtype)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    fn ramp(shape: (usize, usize, usize, usize), start: f32) -> Tensor {
-        let n = shape.0 * shape.1 * shape.2 * shape.3;
-        let v: Vec<f32> = (0..n).map(|i| start + i as f32).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    #[test]
-    fn selections_apply_at_the_next_append_as_select_then_cat() {
-        let mut cache = KvCache::default();
-        let (k0, v0) = (ramp((3, 2, 2, 4), 0.0), ramp((3, 2, 2, 4), 1000.0));
-        cache.append(k0.clone(), v0.clone()).unwrap();
-        // Two selections compose: rows [2, 0, 0, 1] then [3, 1].
-        cache.select(&[2, 0, 0, 1]);
-        cache.select(&[3, 1]);
-        assert_eq!(cache.len(), 2);
-        let (k1, v1) = (ramp((2, 2, 1, 4), 500.0), ramp((2, 2, 1, 4), 1500.0));
-        let (k, v) = cache.append(k1.clone(), v1.clone()).unwrap();
-        let idx = Tensor::new(&[1u32, 0], &Device::Cpu).unwrap();
-        let want_k = Tensor::cat(&[&k0.index_select(&idx, 0).unwrap(), &k1], 2).unwrap();
-        let want_v = Tensor::cat(&[&v0.index_select(&idx, 0).unwrap(), &v1], 2).unwrap();
-        assert_eq!(
-            k.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            want_k.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-        );
-        assert_eq!(
-            v.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            want_v.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-        );
-        assert_eq!(k.dims(), &[2, 2, 3, 4]);
-        assert!(gather_cat(&k0, &[3], &k1.narrow(0, 0, 1).unwrap()).is_err());
-    }
 }

@@ -16,6 +16,8 @@
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use super::kv_cache::Blocks;
+
 /// Queries per row and head above which the tensor path is used instead (encoder-sized
 /// products are what a GEMM is for).
 pub(crate) const MAX_QUERIES: usize = 16;
@@ -81,18 +83,8 @@ fn run(
         }
         candle_core::bail!("cached attention: inputs are not contiguous");
     };
-    // The bias as (values, offset, strides over [b, h, g, s]); broadcast dimensions have stride 0.
     let bias_guard = bias.map(|t| t.storage_and_layout());
-    let bias_view: Option<(&[f32], usize, [usize; 4])> = match &bias_guard {
-        Some((st, l)) => match &**st {
-            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => {
-                let st = l.stride();
-                Some((x.as_slice(), l.start_offset(), [st[0], st[1], st[2], st[3]]))
-            }
-            _ => candle_core::bail!("cached attention: the bias is not on the CPU"),
-        },
-        None => None,
-    };
+    let bias_view = bias_view(&bias_guard)?;
     let mut out = vec![0f32; b * g * h * d];
     let row_len = g * h * d;
     let kv_len = h * s * d;
@@ -111,8 +103,8 @@ fn run(
                         }
                         let query = Query {
                             q: qbuf,
-                            keys,
-                            values,
+                            keys: Rows::Flat(keys),
+                            values: Rows::Flat(values),
                             bias: bias_view.map(|(x, off, st)| {
                                 (x, off + r * st[0] + head * st[1] + j * st[2], st[3])
                             }),
@@ -125,14 +117,117 @@ fn run(
     Tensor::from_vec(out, (b, g, h, d), &Device::Cpu)
 }
 
-/// One query of [`run`]: `q: [d]` (scaled) against `keys`, `values`: `[s, d]`, with an optional
-/// bias row (values, offset, stride).
+/// A bias as (values, offset, strides over `[b, h, g, s]`); broadcast dimensions have stride 0.
+type BiasView<'a> = (&'a [f32], usize, [usize; 4]);
+
+fn bias_view<'a, G: std::ops::Deref<Target = candle_core::Storage>>(
+    guard: &'a Option<(G, &candle_core::Layout)>,
+) -> candle_core::Result<Option<BiasView<'a>>> {
+    Ok(match guard {
+        Some((st, l)) => match &**st {
+            candle_core::Storage::Cpu(candle_core::CpuStorage::F32(x)) => {
+                let st = l.stride();
+                Some((x.as_slice(), l.start_offset(), [st[0], st[1], st[2], st[3]]))
+            }
+            _ => candle_core::bail!("cached attention: the bias is not on the CPU"),
+        },
+        None => None,
+    })
+}
+
+/// Self-attention of one new position per row against a block store: `q: [rows, 1, h, d]`
+/// (the rows of the store's newest block) and `bias` broadcastable to `[rows, h, 1, s]`;
+/// returns `[rows, 1, h, d]`. The same arithmetic as [`attend`] on the gathered cache.
+pub(crate) fn attend_blocks(
+    q: &Tensor,
+    blocks: &Blocks,
+    bias: Option<&Tensor>,
+    scale: f32,
+) -> candle_core::Result<Tensor> {
+    let (b, g, h, d) = q.dims4()?;
+    let s = blocks.len();
+    if g != 1 || (h, d) != (blocks.heads, blocks.head_dim) || b != blocks.rows() || d == 0 {
+        candle_core::bail!(
+            "cached attention: queries {:?} do not fit {} rows of {} heads of {}",
+            q.dims(),
+            blocks.rows(),
+            blocks.heads,
+            blocks.head_dim
+        );
+    }
+    let q = q.contiguous()?;
+    let bias = match bias {
+        Some(bias) => Some(bias.to_dtype(DType::F32)?.broadcast_as((b, h, g, s))?),
+        None => None,
+    };
+    let (qs, ql) = q.storage_and_layout();
+    let Some(qv) = slice(&qs, ql) else {
+        candle_core::bail!("cached attention: the queries are not f32 on the CPU");
+    };
+    let bias_guard = bias.as_ref().map(|t| t.storage_and_layout());
+    let bias_view = bias_view(&bias_guard)?;
+    let mut out = vec![0f32; b * h * d];
+    let row_len = h * d;
+    out.par_chunks_mut(row_len).enumerate().for_each_init(
+        || (vec![0f32; d], vec![0f32; s], Vec::new(), Vec::new()),
+        |(qbuf, probs, history, at), (r, out)| {
+            blocks.history(r, history);
+            at.clear();
+            at.extend(history.iter().map(|&slot| slot * row_len));
+            for head in 0..h {
+                let from = r * row_len + head * d;
+                for (x, &y) in qbuf.iter_mut().zip(&qv[from..from + d]) {
+                    *x = y * scale;
+                }
+                let rows = |blocks| Rows::Blocks {
+                    blocks,
+                    at,
+                    offset: head * d,
+                };
+                let query = Query {
+                    q: qbuf,
+                    keys: rows(&blocks.keys),
+                    values: rows(&blocks.values),
+                    bias: bias_view.map(|(x, off, st)| (x, off + r * st[0] + head * st[1], st[3])),
+                };
+                one_query(&query, probs, &mut out[head * d..(head + 1) * d]);
+            }
+        },
+    );
+    Tensor::from_vec(out, (b, g, h, d), &Device::Cpu)
+}
+
+/// One query: `q: [d]` (scaled) against `s` keys and values, with an optional bias row
+/// (values, offset, stride).
 #[derive(Clone, Copy)]
 struct Query<'a> {
     q: &'a [f32],
-    keys: &'a [f32],
-    values: &'a [f32],
+    keys: Rows<'a>,
+    values: Rows<'a>,
     bias: Option<(&'a [f32], usize, usize)>,
+}
+
+/// Where the `d` values of each position are.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// One `[s, d]` slice.
+    Flat(&'a [f32]),
+    /// Position `i` at `blocks[i][at[i] + offset..]`.
+    Blocks {
+        blocks: &'a [Vec<f32>],
+        at: &'a [usize],
+        offset: usize,
+    },
+}
+
+impl<'a> Rows<'a> {
+    #[inline(always)]
+    fn get(&self, i: usize, d: usize) -> &'a [f32] {
+        match *self {
+            Rows::Flat(x) => &x[i * d..(i + 1) * d],
+            Rows::Blocks { blocks, at, offset } => &blocks[i][at[i] + offset..][..d],
+        }
+    }
 }
 
 /// Attend with one query; `probs` is scratch of `s` values, the result (`[d]`) goes to `out`.
@@ -173,9 +268,9 @@ unsafe fn one_query_avx2(query: &Query<'_>, probs: &mut [f32], out: &mut [f32]) 
     for (c, out) in out.chunks_mut(64).enumerate() {
         let n = out.len() / 8;
         let mut acc = [_mm256_setzero_ps(); 8];
-        for (&p, value) in probs.iter().zip(values.chunks_exact(d)) {
+        for (i, &p) in probs.iter().enumerate() {
             let p = _mm256_set1_ps(p / sum);
-            let v = value.as_ptr().add(c * 64);
+            let v = values.get(i, d).as_ptr().add(c * 64);
             for (r, acc) in acc.iter_mut().enumerate().take(n) {
                 *acc = _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(8 * r)), *acc);
             }
@@ -219,8 +314,8 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 fn scores(query: &Query<'_>, probs: &mut [f32], dot: impl Fn(&[f32], &[f32]) -> f32) -> f32 {
     let d = query.q.len();
     let mut max = f32::NEG_INFINITY;
-    for (i, (p, key)) in probs.iter_mut().zip(query.keys.chunks_exact(d)).enumerate() {
-        let mut x = dot(query.q, key);
+    for (i, p) in probs.iter_mut().enumerate() {
+        let mut x = dot(query.q, query.keys.get(i, d));
         if let Some((b, off, st)) = query.bias {
             x += b[off + i * st];
         }
@@ -242,9 +337,9 @@ fn one_query_portable(query: &Query<'_>, probs: &mut [f32], out: &mut [f32]) {
         sum += *p;
     }
     out.fill(0.0);
-    for (&p, value) in probs.iter().zip(query.values.chunks_exact(d)) {
+    for (i, &p) in probs.iter().enumerate() {
         let p = p / sum;
-        for (o, &x) in out.iter_mut().zip(value) {
+        for (o, &x) in out.iter_mut().zip(query.values.get(i, d)) {
             *o += p * x;
         }
     }
@@ -360,6 +455,39 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(max_diff(&all.narrow(0, 2, 1).unwrap(), &alone), 0.0);
+    }
+
+    /// Self-attention over the block store equals [`attend`] over the same cache gathered into
+    /// tensors, after beam-style reorders, with and without a per-head position bias.
+    #[test]
+    fn blocks_attend_as_the_gathered_cache() {
+        use crate::arch::kv_cache::KvCache;
+        for d in [20, 64] {
+            let h = 3;
+            let mut cache = KvCache::default();
+            let steps: [(usize, Option<&[u32]>); 4] = [
+                (2, None),
+                (4, Some(&[0, 0, 1, 1])),
+                (4, Some(&[1, 1, 3, 2])),
+                (3, Some(&[0, 2, 3])),
+            ];
+            for (i, (rows, sel)) in steps.iter().enumerate() {
+                if let Some(sel) = sel {
+                    cache.select(sel);
+                }
+                let k = noise((*rows, 1, h, d), 10 + i as u32);
+                let v = noise((*rows, 1, h, d), 20 + i as u32);
+                let blocks = cache.push_block(&k, &v).unwrap().clone();
+                let q = noise((*rows, 1, h, d), 30 + i as u32);
+                let (gk, gv) = blocks.to_tensors(&Device::Cpu).unwrap();
+                let pos = noise((1, h, 1, i + 1), 40 + i as u32);
+                for bias in [None, Some(&pos)] {
+                    let got = attend_blocks(&q, &blocks, bias, 0.125).unwrap();
+                    let want = attend(&q, &gk, &gv, bias, 0.125).unwrap().unwrap();
+                    assert_eq!(max_diff(&got, &want), 0.0, "d {d} step {i}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -385,9 +385,9 @@ impl Seq2Seq for Marian {
         let zero = state.position == 0 && self.cfg.start_from_zero_embedding;
         let mut x = self.embed(&self.dec_embed, &ids, state.position, zero)?;
         for (i, layer) in self.decoder.iter().enumerate() {
-            let (k, v) = layer.self_attn.key_values(&x)?;
-            let (k, v) = state.self_kv[i].append(k, v)?;
-            let h = layer.self_attn.attend(&x, &k, &v, None)?;
+            let h = layer
+                .self_attn
+                .attend_cached(&x, &mut state.self_kv[i], None)?;
             x = layer.self_norm.forward(&(x + h)?)?;
             let (ck, cv) = &state.cross[i];
             let h = layer.cross_attn.attend_grouped(

@@ -309,9 +309,8 @@ impl Seq2Seq for T5 {
         let self_bias = self.position_bias(&self.dec_rel_bias, false, t, 1, t + 1)?;
         for (i, layer) in self.decoder.iter().enumerate() {
             let h = layer.self_attn.norm.forward(&x)?;
-            let (k, v) = layer.self_attn.attn.key_values(&h)?;
-            let (k, v) = state.self_kv[i].append(k, v)?;
-            x = (x + layer.self_attn.attn.attend(&h, &k, &v, Some(&self_bias))?)?;
+            let a = &layer.self_attn.attn;
+            x = (x + a.attend_cached(&h, &mut state.self_kv[i], Some(&self_bias))?)?;
             let h = layer.cross_attn.norm.forward(&x)?;
             let (ck, cv) = &state.cross[i];
             let c = layer.cross_attn.attn.attend_grouped(
