@@ -152,18 +152,13 @@ impl Ct2Model {
         &self.config
     }
 
-    /// The target vocabulary (the decoder's output ids).
-    pub fn vocabulary(&self) -> &[String] {
-        self.target_vocab.tokens()
-    }
-
     /// Source vocabulary.
-    pub fn source_vocab(&self) -> &Ct2Vocab {
+    pub fn source_vocab(&self) -> &Arc<Ct2Vocab> {
         &self.source_vocab
     }
 
     /// Target vocabulary.
-    pub fn target_vocab(&self) -> &Ct2Vocab {
+    pub fn target_vocab(&self) -> &Arc<Ct2Vocab> {
         &self.target_vocab
     }
 

@@ -1,7 +1,7 @@
 //! Token embedding tables: a float tensor, or int8 rows with one scale each (CTranslate2's int8
 //! layout, read in place from the mapped checkpoint), widened to f32 row by row as tokens are
 //! looked up. An int8 table costs a quarter of f32's memory, and only the rows a batch uses are
-//! ever read.
+//! ever read (from the file, when the checkpoint is mapped: the table never becomes resident).
 
 use candle_core::{DType, Device, Tensor};
 
@@ -40,14 +40,17 @@ impl Embedding {
                 let ids: Vec<u32> = ids.flatten_all()?.to_vec1()?;
                 let dim = rows.cols;
                 let mut out = Vec::with_capacity(ids.len() * dim);
+                let mut row = vec![0i8; dim];
                 for &id in &ids {
                     let id = id as usize;
-                    let row = rows.values.get(id * dim..(id + 1) * dim).ok_or_else(|| {
-                        Error::InvalidArgument(format!(
+                    if id >= rows.rows || (id + 1) * dim > rows.values.len() {
+                        return Err(Error::InvalidArgument(format!(
                             "token id {id} is outside the embedding's {} rows",
                             rows.rows
-                        ))
-                    })?;
+                        )));
+                    }
+                    // Read, not touched in place: a table in a mapped checkpoint stays on disk.
+                    rows.values.copy_to(id * dim, &mut row);
                     let s = rows.scales[id];
                     out.extend(row.iter().map(|&q| f32::from(q) * s));
                 }

@@ -16,7 +16,8 @@ use crate::error::{Error, Result};
 /// The bytes of a file.
 pub enum FileBytes {
     Owned(Vec<u8>),
-    Mapped(memmap2::Mmap),
+    /// The mapping, and the open file it maps (for reads that should not map pages).
+    Mapped { map: memmap2::Mmap, file: File },
 }
 
 impl FileBytes {
@@ -49,7 +50,33 @@ impl FileBytes {
             // Only a hint: the mapping works the same without it.
             let _ = map.advise(advice);
         }
-        Ok(Self::Mapped(map))
+        Ok(Self::Mapped { map, file })
+    }
+
+    /// Copy `out.len()` bytes at `offset` into `out`. From a mapped file they are read from the
+    /// file itself, so no page of the mapping becomes resident: for tables used a few rows at a
+    /// time (token embeddings), whose touched pages would otherwise stay mapped (the kernel
+    /// maps pages around each one touched, read-ahead or not).
+    pub fn read_at(&self, offset: usize, out: &mut [u8]) {
+        let end = offset.saturating_add(out.len());
+        if let Self::Mapped { file, .. } = self {
+            use std::os::unix::fs::FileExt;
+            if end <= self.len() && file.read_exact_at(out, offset as u64).is_ok() {
+                return;
+            }
+        }
+        // Owned bytes, or a failed read: the same bytes through memory.
+        out.copy_from_slice(&self[offset..end]);
+    }
+
+    /// Let go of the mapping's resident pages (after loading, when what was read once has been
+    /// copied): later reads map them again from the file. Owned bytes are kept.
+    pub fn release_pages(&self) {
+        if let Self::Mapped { map, .. } = self {
+            // SAFETY: the mapping is private and read-only, so no page holds changes that
+            // dropping it would lose; a later access reads the page from the file again.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
     }
 }
 
@@ -58,7 +85,7 @@ impl Deref for FileBytes {
     fn deref(&self) -> &[u8] {
         match self {
             Self::Owned(v) => v,
-            Self::Mapped(m) => m,
+            Self::Mapped { map, .. } => map,
         }
     }
 }
@@ -67,7 +94,7 @@ impl std::fmt::Debug for FileBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Owned(v) => write!(f, "FileBytes::Owned({} bytes)", v.len()),
-            Self::Mapped(m) => write!(f, "FileBytes::Mapped({} bytes)", m.len()),
+            Self::Mapped { map, .. } => write!(f, "FileBytes::Mapped({} bytes)", map.len()),
         }
     }
 }
@@ -121,6 +148,26 @@ impl<T: Pod> Buf<T> {
         }
     }
 
+    /// Copy the values from `start` into `out`, reading a mapped file's bytes from the file
+    /// ([`FileBytes::read_at`]).
+    ///
+    /// # Panics
+    /// When `start + out.len()` is past the end.
+    pub fn copy_to(&self, start: usize, out: &mut [T]) {
+        let end = start + out.len();
+        assert!(end <= self.len(), "copy of {start}..{end} from {} values", self.len());
+        match self {
+            Self::Owned(v) => out.copy_from_slice(&v[start..end]),
+            Self::Mapped { bytes, offset, .. } => {
+                let size = std::mem::size_of_val(out);
+                // SAFETY: Pod values have no padding and any bit pattern is valid, so the
+                // values may be written as bytes.
+                let raw = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), size) };
+                bytes.read_at(offset + start * std::mem::size_of::<T>(), raw)
+            }
+        }
+    }
+
     /// The values as bytes (for writing them to a file).
     pub fn as_bytes(&self) -> &[u8] {
         let s: &[T] = self;
@@ -171,6 +218,11 @@ mod tests {
             Buf::<f32>::mapped(file.clone(), 0, 65).is_none(),
             "past the end"
         );
+        let mut out = [0f32; 3];
+        b.copy_to(1, &mut out);
+        assert_eq!(out, [3.0, 4.0, 5.0]);
+        file.release_pages();
+        assert_eq!(&*b, &[2.0, 3.0, 4.0, 5.0], "read again after the pages were let go");
         let mut m = b.clone();
         m.make_mut()[0] = 9.0;
         assert_eq!(m[0], 9.0);

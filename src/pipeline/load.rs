@@ -234,8 +234,8 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         })?;
     let tokenizer = Ct2Tokenizer::new(
         spm,
-        ct2.source_vocab().tokens(),
-        ct2.target_vocab().tokens(),
+        ct2.source_vocab().clone(),
+        ct2.target_vocab().clone(),
         &Ct2TokenConfig::from(ct2.config()),
     )?;
     // `auto` precision: CTranslate2's default compute for an int8 package is int8.
@@ -255,6 +255,7 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         GenerationConfig::ctranslate2(cfg.eos_token_id, cfg.pad_token_id, cfg.decoder_start());
     let model = Marian::new(cfg, &weights)?.into();
     drop(weights);
+    ct2.binary().release_pages();
     check_vocab(&tokenizer, &model, &pkg.model_dir.join("model.bin"))?;
     Ok(LoadedModel {
         model,

@@ -11,10 +11,12 @@
 //!
 //! Never panics on input text; bad files are reported at load time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::spm::SentencePiece;
+use crate::arch::ct2::Ct2Vocab;
 use super::spm_norm::SPACE_SYMBOL;
 use super::{py_isspace, SpecialTokens, TextTokenizer};
 use crate::error::{Error, Result};
@@ -48,37 +50,27 @@ impl From<&crate::arch::ct2::Ct2Config> for Ct2TokenConfig {
 #[derive(Debug)]
 pub struct Ct2Tokenizer {
     spm: SentencePiece,
-    source: HashMap<String, u32>,
-    target: Vec<String>,
-    source_unk: u32,
+    /// The model's own vocabularies (one, when shared), not copies.
+    source: Arc<Ct2Vocab>,
+    target: Arc<Ct2Vocab>,
     prefix: Option<u32>,
     suffix: Option<u32>,
     skip: HashSet<u32>,
     special: SpecialTokens,
 }
 
-fn index(tokens: &[String]) -> HashMap<String, u32> {
-    let mut map = HashMap::with_capacity(tokens.len());
-    for (i, t) in tokens.iter().enumerate() {
-        map.entry(t.clone()).or_insert(i as u32);
-    }
-    map
-}
-
 impl Ct2Tokenizer {
-    /// Build from the SentencePiece model file and the vocabularies as CT2 builds them (the
-    /// unknown token already appended where the file lacked it).
+    /// Build from the SentencePiece model file and the model's vocabularies (the unknown token
+    /// already appended where the file lacked it, as CT2 does).
     pub fn new(
         spm_path: &Path,
-        source_vocab: &[String],
-        target_vocab: &[String],
+        source: Arc<Ct2Vocab>,
+        target: Arc<Ct2Vocab>,
         cfg: &Ct2TokenConfig,
     ) -> Result<Self> {
         let spm = SentencePiece::load(spm_path)?;
-        let source = index(source_vocab);
-        let target_index = index(target_vocab);
-        let unk_of = |map: &HashMap<String, u32>, side: &str| {
-            map.get(&cfg.unk_token).copied().ok_or_else(|| {
+        let unk_of = |v: &Ct2Vocab, side: &str| {
+            v.get(&cfg.unk_token).ok_or_else(|| {
                 Error::Tokenizer(format!(
                     "the unknown token `{}` is not in the {side} vocabulary",
                     cfg.unk_token
@@ -86,10 +78,9 @@ impl Ct2Tokenizer {
             })
         };
         let source_unk = unk_of(&source, "source")?;
-        let target_unk = unk_of(&target_index, "target")?;
-        let lookup =
-            |map: &HashMap<String, u32>, t: &str, unk: u32| map.get(t).copied().unwrap_or(unk);
-        let target_eos = target_index.get(&cfg.eos_token).copied().ok_or_else(|| {
+        let target_unk = unk_of(&target, "target")?;
+        let lookup = |v: &Ct2Vocab, t: &str, unk: u32| v.get(t).unwrap_or(unk);
+        let target_eos = target.get(&cfg.eos_token).ok_or_else(|| {
             Error::Tokenizer(format!(
                 "the end token `{}` is not in the target vocabulary",
                 cfg.eos_token
@@ -98,18 +89,17 @@ impl Ct2Tokenizer {
         let source_eos = lookup(&source, &cfg.eos_token, source_unk);
         let mut skip = HashSet::from([target_eos]);
         let start = cfg.decoder_start_token.as_ref().unwrap_or(&cfg.bos_token);
-        if let Some(&id) = target_index.get(start) {
+        if let Some(id) = target.get(start) {
             skip.insert(id);
         }
-        let target_pad = target_index.get("<pad>").copied().unwrap_or(target_unk);
         let special = SpecialTokens {
             eos: source_eos,
-            pad: source.get("<pad>").copied().unwrap_or(source_unk),
+            pad: lookup(&source, "<pad>", source_unk),
             unk: source_unk,
             target_eos,
-            target_pad,
+            target_pad: lookup(&target, "<pad>", target_unk),
             target_unk,
-            decoder_vocab_size: target_vocab.len(),
+            decoder_vocab_size: target.len(),
         };
         Ok(Self {
             spm,
@@ -118,8 +108,7 @@ impl Ct2Tokenizer {
                 .then(|| lookup(&source, &cfg.bos_token, source_unk)),
             suffix: cfg.add_source_eos.then_some(source_eos),
             source,
-            target: target_vocab.to_vec(),
-            source_unk,
+            target,
             skip,
             special,
         })
@@ -134,10 +123,7 @@ impl Ct2Tokenizer {
     pub fn target_pieces(&self, ids: &[u32]) -> Result<Vec<&str>> {
         ids.iter()
             .map(|&id| {
-                self.target
-                    .get(id as usize)
-                    .map(String::as_str)
-                    .ok_or_else(|| {
+                self.target.token(id).ok_or_else(|| {
                         Error::Tokenizer(format!(
                             "id {id} is outside the target vocabulary of {} tokens",
                             self.target.len()
@@ -156,7 +142,7 @@ impl TextTokenizer for Ct2Tokenizer {
         ids.extend(
             pieces
                 .iter()
-                .map(|p| self.source.get(p).copied().unwrap_or(self.source_unk)),
+                .map(|p| self.source.get(p).unwrap_or(self.special.unk)),
         );
         ids.extend(self.suffix);
         Ok(ids)

@@ -459,11 +459,10 @@ fn real_model_bin_is_parsed() {
 }
 
 fn tokenizer(pkg: &Path, m: &Ct2Model) -> Ct2Tokenizer {
-    let vocab = m.source_vocab().tokens();
     Ct2Tokenizer::new(
         &pkg.join("sentencepiece.model"),
-        vocab,
-        m.target_vocab().tokens(),
+        m.source_vocab().clone(),
+        m.target_vocab().clone(),
         &Ct2TokenConfig::from(m.config()),
     )
     .unwrap()

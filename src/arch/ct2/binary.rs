@@ -318,6 +318,13 @@ impl Ct2Binary {
         (self.bytes.clone(), v.range.start)
     }
 
+    /// Let go of the resident pages of a mapped file once the model is built: what load read
+    /// once (headers, small variables) was copied, and what stays borrowed is read again
+    /// from the file when used.
+    pub fn release_pages(&self) {
+        self.bytes.release_pages();
+    }
+
     /// The dtypes of all stored variables, with counts.
     pub fn dtype_counts(&self) -> Vec<(Ct2DType, usize)> {
         let mut counts: Vec<(Ct2DType, usize)> = Vec::new();

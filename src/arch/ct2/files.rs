@@ -2,7 +2,6 @@
 //! (`*_vocabulary.json` lists or `.txt` files, one token a line), read as CT2's
 //! `src/vocabulary.cc` reads them. Never panics on a malformed file.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -52,10 +51,17 @@ impl Default for Ct2Config {
 }
 
 /// A CT2 vocabulary as CT2 builds it: the file's tokens, then the unknown token if absent.
+///
+/// Held compactly, since a vocabulary has tens of thousands of tokens and one serves the model
+/// and the tokenizer alike: all token text in one string, and the ids sorted by token for
+/// look-ups (a binary search; of duplicate tokens the first id wins, like CT2's `emplace`).
 #[derive(Clone, Debug)]
 pub struct Ct2Vocab {
-    tokens: Vec<String>,
-    index: HashMap<String, u32>,
+    text: String,
+    /// Token `i` is `text[ends[i - 1]..ends[i]]` (from 0 for the first).
+    ends: Vec<u32>,
+    /// Ids ordered by (token, id).
+    sorted: Vec<u32>,
     unk: u32,
 }
 
@@ -65,12 +71,26 @@ impl Ct2Vocab {
         if !tokens.iter().any(|t| t == unk_token) {
             tokens.push(unk_token.to_string());
         }
-        let mut index = HashMap::with_capacity(tokens.len());
-        for (i, t) in tokens.iter().enumerate() {
-            index.entry(t.clone()).or_insert(i as u32);
+        let mut text = String::with_capacity(tokens.iter().map(String::len).sum());
+        let mut ends = Vec::with_capacity(tokens.len());
+        for t in &tokens {
+            text.push_str(t);
+            ends.push(text.len() as u32);
         }
-        let unk = index[unk_token];
-        Self { tokens, index, unk }
+        let mut sorted: Vec<u32> = (0..tokens.len() as u32).collect();
+        // Stable: equal tokens keep id order, so the first id comes first.
+        sorted.sort_by(|&a, &b| tokens[a as usize].cmp(&tokens[b as usize]));
+        drop(tokens);
+        let mut v = Self {
+            text,
+            ends,
+            sorted,
+            unk: 0,
+        };
+        v.unk = v
+            .get(unk_token)
+            .unwrap_or_else(|| unreachable!("the unknown token was added above"));
+        v
     }
 
     /// Read `<stem>.json` (a JSON list) or `<stem>.txt` (one token a line) from `dir`.
@@ -107,32 +127,46 @@ impl Ct2Vocab {
 
     /// Number of tokens (the unknown token included).
     pub fn len(&self) -> usize {
-        self.tokens.len()
+        self.ends.len()
     }
 
     /// Whether the vocabulary is empty (never, once built).
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.ends.is_empty()
     }
 
     /// All tokens by id.
-    pub fn tokens(&self) -> &[String] {
-        &self.tokens
+    pub fn tokens(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.text_of(i))
+    }
+
+    fn text_of(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// The id of `token`, if it is in the vocabulary (the first, of duplicates).
+    pub fn get(&self, token: &str) -> Option<u32> {
+        let at = self
+            .sorted
+            .partition_point(|&i| self.text_of(i as usize) < token);
+        let &id = self.sorted.get(at)?;
+        (self.text_of(id as usize) == token).then_some(id)
     }
 
     /// The id of `token`, or the unknown id (CT2's `to_id` with `allow_unk`).
     pub fn id(&self, token: &str) -> u32 {
-        self.index.get(token).copied().unwrap_or(self.unk)
+        self.get(token).unwrap_or(self.unk)
     }
 
     /// Whether `token` is in the vocabulary.
     pub fn contains(&self, token: &str) -> bool {
-        self.index.contains_key(token)
+        self.get(token).is_some()
     }
 
     /// The token of `id`.
     pub fn token(&self, id: u32) -> Option<&str> {
-        self.tokens.get(id as usize).map(String::as_str)
+        ((id as usize) < self.len()).then(|| self.text_of(id as usize))
     }
 
     /// The unknown token's id.
@@ -153,11 +187,13 @@ mod tests {
             .unwrap()
             .unwrap();
         // Carriage returns stripped (every line had one); the unknown token appended.
-        assert_eq!(v.tokens(), ["a", "b", "<unk>"]);
+        assert_eq!(v.tokens().collect::<Vec<_>>(), ["a", "b", "<unk>"]);
+        assert_eq!((v.token(2), v.token(3), v.get("zzz")), (Some("<unk>"), None, None));
         assert_eq!((v.id("b"), v.id("zzz"), v.unk_id()), (1, 2, 2));
-        std::fs::write(dir.path().join("t.json"), r#"["<unk>", "x", "x"]"#).unwrap();
+        std::fs::write(dir.path().join("t.json"), r#"["<unk>", "x", "", "x", "a"]"#).unwrap();
         let v = Ct2Vocab::load(dir.path(), "t", "<unk>").unwrap().unwrap();
-        assert_eq!((v.len(), v.id("x")), (3, 1));
+        assert_eq!((v.len(), v.id("x"), v.id(""), v.id("a")), (5, 1, 2, 4));
+        assert_eq!((v.token(2), v.token(3)), (Some(""), Some("x")));
         assert!(Ct2Vocab::load(dir.path(), "none", "<unk>")
             .unwrap()
             .is_none());
