@@ -185,16 +185,18 @@ impl Ct2Model {
     ) -> Result<(MarianConfig, Weights)> {
         let (cfg, tensors, kept) = map::to_marian(self, int8.then_some(device))?;
         let source = self.binary.path.clone();
-        let (mut blocks, mut rows) = (HashMap::new(), HashMap::new());
+        let (mut blocks, mut rows, mut deferred) = (HashMap::new(), HashMap::new(), HashMap::new());
         for (name, k) in kept {
             match k {
                 Kept::Blocks(q) => drop(blocks.insert(name, q)),
                 Kept::Rows(r) => drop(rows.insert(name, r)),
+                Kept::Deferred(r) => drop(deferred.insert(name, r)),
             }
         }
         let weights = Weights::from_tensors(tensors, source, dtype, device)
             .with_quantized(blocks)
-            .with_int8_rows(rows);
+            .with_int8_rows(rows)
+            .with_deferred(deferred);
         Ok((cfg, weights))
     }
 

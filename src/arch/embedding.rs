@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::weights::{Int8Rows, Weights};
+use super::weights::{DeferredInt8, Int8Rows, Weights};
 use crate::error::{Error, Result};
 
 /// A `[vocab, dim]` embedding table.
@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 pub enum Embedding {
     Float(Tensor),
     Int8(Int8Rows),
+    /// int8 rows standing for a float table (a float load of an int8 checkpoint), widened
+    /// exactly as the float table would hold them.
+    Deferred(DeferredInt8),
 }
 
 impl Embedding {
@@ -22,6 +25,9 @@ impl Embedding {
         for name in names {
             if let Some(rows) = w.int8_rows(name, &shape)? {
                 return Ok(Self::Int8(rows));
+            }
+            if let Some(rows) = w.deferred(name).filter(|r| [r.rows, r.cols] == shape) {
+                return Ok(Self::Deferred(rows));
             }
         }
         Ok(Self::Float(w.get_first(names, &shape)?))
@@ -56,6 +62,21 @@ impl Embedding {
                 }
                 Ok(Tensor::from_vec(out, (b, t, dim), device)?.to_dtype(dtype)?)
             }
+            Self::Deferred(rows) => {
+                let ids: Vec<u32> = ids.flatten_all()?.to_vec1()?;
+                let mut out = Vec::with_capacity(ids.len() * rows.cols);
+                let mut scratch = Vec::new();
+                for &id in &ids {
+                    if id as usize >= rows.rows {
+                        return Err(Error::InvalidArgument(format!(
+                            "token id {id} is outside the embedding's {} rows",
+                            rows.rows
+                        )));
+                    }
+                    rows.widen_row(id as usize, &mut scratch, &mut out);
+                }
+                Ok(Tensor::from_vec(out, (b, t, rows.cols), device)?.to_dtype(dtype)?)
+            }
         }
     }
 
@@ -64,6 +85,7 @@ impl Embedding {
     pub fn to_tensor(&self) -> Result<Tensor> {
         match self {
             Self::Float(t) => Ok(t.clone()),
+            Self::Deferred(r) => r.to_tensor(),
             Self::Int8(r) => {
                 let v: Vec<f32> = r
                     .values

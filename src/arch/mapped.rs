@@ -17,7 +17,10 @@ use crate::error::{Error, Result};
 pub enum FileBytes {
     Owned(Vec<u8>),
     /// The mapping, and the open file it maps (for reads that should not map pages).
-    Mapped { map: memmap2::Mmap, file: File },
+    Mapped {
+        map: memmap2::Mmap,
+        file: File,
+    },
 }
 
 impl FileBytes {
@@ -155,14 +158,19 @@ impl<T: Pod> Buf<T> {
     /// When `start + out.len()` is past the end.
     pub fn copy_to(&self, start: usize, out: &mut [T]) {
         let end = start + out.len();
-        assert!(end <= self.len(), "copy of {start}..{end} from {} values", self.len());
+        assert!(
+            end <= self.len(),
+            "copy of {start}..{end} from {} values",
+            self.len()
+        );
         match self {
             Self::Owned(v) => out.copy_from_slice(&v[start..end]),
             Self::Mapped { bytes, offset, .. } => {
                 let size = std::mem::size_of_val(out);
                 // SAFETY: Pod values have no padding and any bit pattern is valid, so the
                 // values may be written as bytes.
-                let raw = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), size) };
+                let raw =
+                    unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), size) };
                 bytes.read_at(offset + start * std::mem::size_of::<T>(), raw)
             }
         }
@@ -222,7 +230,11 @@ mod tests {
         b.copy_to(1, &mut out);
         assert_eq!(out, [3.0, 4.0, 5.0]);
         file.release_pages();
-        assert_eq!(&*b, &[2.0, 3.0, 4.0, 5.0], "read again after the pages were let go");
+        assert_eq!(
+            &*b,
+            &[2.0, 3.0, 4.0, 5.0],
+            "read again after the pages were let go"
+        );
         let mut m = b.clone();
         m.make_mut()[0] = 9.0;
         assert_eq!(m[0], 9.0);

@@ -36,6 +36,45 @@ pub struct Int8Rows {
     pub cols: usize,
 }
 
+/// A `[rows, cols]` int8 matrix with one divisor per row, widened to f32 only when a layer asks
+/// for it: `w = q / divisors[row]`, CTranslate2's own dequantization, bit for bit. A float load
+/// whose packed weights come from the cache never widens it, and a token table widens only the
+/// rows it looks up.
+#[derive(Clone)]
+pub struct DeferredInt8 {
+    pub values: Buf<i8>,
+    pub divisors: Vec<f32>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl DeferredInt8 {
+    /// Append row `row` widened to f32 to `out` (read from the file when it is mapped).
+    pub fn widen_row(&self, row: usize, scratch: &mut Vec<i8>, out: &mut Vec<f32>) {
+        scratch.resize(self.cols, 0);
+        self.values.copy_to(row * self.cols, scratch);
+        let d = self.divisors[row];
+        out.extend(scratch.iter().map(|&q| f32::from(q) / d));
+    }
+
+    /// The whole matrix in f32 on the CPU.
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        let v: Vec<f32> = self
+            .values
+            .chunks(self.cols.max(1))
+            .zip(&self.divisors)
+            .flat_map(|(row, &d)| row.iter().map(move |&q| f32::from(q) / d))
+            .collect();
+        Ok(Tensor::from_vec(v, (self.rows, self.cols), &Device::Cpu)?)
+    }
+}
+
+impl std::fmt::Debug for DeferredInt8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeferredInt8({}×{})", self.rows, self.cols)
+    }
+}
+
 impl std::fmt::Debug for Int8Rows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Int8Rows({}×{})", self.rows, self.cols)
@@ -81,6 +120,8 @@ pub struct Weights {
     tensors: Mutex<HashMap<String, Tensor>>,
     quantized: Mutex<HashMap<String, QuantizedWeight>>,
     int8_rows: Mutex<HashMap<String, Int8Rows>>,
+    /// int8 matrices that stand for float tensors, widened when asked for.
+    deferred: Mutex<HashMap<String, DeferredInt8>>,
     /// Packed matrices of an earlier load, and where this load's are recorded.
     pack_cache: Option<Arc<PackCache>>,
     source: PathBuf,
@@ -143,6 +184,7 @@ impl Weights {
             tensors: Mutex::new(tensors),
             quantized: Mutex::new(HashMap::new()),
             int8_rows: Mutex::new(HashMap::new()),
+            deferred: Mutex::new(HashMap::new()),
             pack_cache: None,
             source,
             dtype,
@@ -162,6 +204,18 @@ impl Weights {
     pub fn with_int8_rows(mut self, rows: HashMap<String, Int8Rows>) -> Self {
         lock(&mut self.int8_rows).extend(rows);
         self
+    }
+
+    /// Add int8 matrices standing for float tensors of the same names: [`Weights::get`] widens
+    /// one when it is asked for, [`Weights::deferred`] hands it over as it is.
+    pub fn with_deferred(mut self, rows: HashMap<String, DeferredInt8>) -> Self {
+        lock(&mut self.deferred).extend(rows);
+        self
+    }
+
+    /// The deferred int8 matrix `name`, if the checkpoint keeps it that way.
+    pub fn deferred(&self, name: &str) -> Option<DeferredInt8> {
+        self.deferred.lock().ok().and_then(|m| m.get(name).cloned())
     }
 
     /// Use `cache` for packed matrices: layers take theirs from it, or record the ones they pack.
@@ -289,6 +343,7 @@ impl Weights {
     /// Whether the checkpoint holds `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.lock().is_ok_and(|t| t.contains_key(name))
+            || self.deferred.lock().is_ok_and(|t| t.contains_key(name))
     }
 
     /// The tensor `name`, checked against `shape`, converted to the model's dtype and device.
@@ -299,6 +354,10 @@ impl Weights {
     /// Like [`Weights::get`] with an explicit dtype (e.g. biases kept in f32).
     pub fn get_as(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let t = self.tensors.lock().ok().and_then(|t| t.get(name).cloned());
+        let t = match t {
+            Some(t) => Some(t),
+            None => self.deferred(name).map(|d| d.to_tensor()).transpose()?,
+        };
         let t = t.ok_or_else(|| Error::CorruptModel {
             path: self.source.clone(),
             reason: format!(
@@ -339,6 +398,9 @@ impl Weights {
             q.remove(name);
         }
         if let Ok(mut q) = self.int8_rows.lock() {
+            q.remove(name);
+        }
+        if let Ok(mut q) = self.deferred.lock() {
             q.remove(name);
         }
     }

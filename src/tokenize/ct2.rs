@@ -16,9 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::spm::SentencePiece;
-use crate::arch::ct2::Ct2Vocab;
 use super::spm_norm::SPACE_SYMBOL;
 use super::{py_isspace, SpecialTokens, TextTokenizer};
+use crate::arch::ct2::Ct2Vocab;
 use crate::error::{Error, Result};
 
 /// Special token strings and source-side flags from a CT2 `config.json`.
@@ -124,11 +124,11 @@ impl Ct2Tokenizer {
         ids.iter()
             .map(|&id| {
                 self.target.token(id).ok_or_else(|| {
-                        Error::Tokenizer(format!(
-                            "id {id} is outside the target vocabulary of {} tokens",
-                            self.target.len()
-                        ))
-                    })
+                    Error::Tokenizer(format!(
+                        "id {id} is outside the target vocabulary of {} tokens",
+                        self.target.len()
+                    ))
+                })
             })
             .collect()
     }

@@ -411,6 +411,30 @@ fn real_model_bin_is_parsed() {
     assert_eq!(b.scalar_i64("decoder/start_from_zero_embedding"), Some(1));
     let m = Ct2Model::load(&pkg.join("model")).unwrap();
     let (cfg, w) = m.to_marian(DType::F32, &Device::Cpu).unwrap();
+    // A float load keeps the int8 matrices as they are stored and widens one only when asked,
+    // to exactly CTranslate2's dequantized values (here the k part of a fused QKV, and the
+    // shared embedding).
+    let deq = |name: &str| -> Vec<f32> {
+        b.dequantized(name)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let flat = |t: candle_core::Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    let qkv = deq("decoder/layer_2/self_attention/linear_0/weight");
+    let k = w
+        .get(
+            "model.decoder.layers.2.self_attn.k_proj.weight",
+            &[512, 512],
+        )
+        .unwrap();
+    assert!(flat(k) == qkv[512 * 512..2 * 512 * 512]);
+    let emb = w
+        .deferred("model.shared.weight")
+        .expect("the embedding stays int8");
+    assert!(flat(emb.to_tensor().unwrap()) == deq("decoder/embeddings/weight"));
     assert_eq!(
         (
             cfg.vocab_size,

@@ -188,7 +188,10 @@ mod tests {
             .unwrap();
         // Carriage returns stripped (every line had one); the unknown token appended.
         assert_eq!(v.tokens().collect::<Vec<_>>(), ["a", "b", "<unk>"]);
-        assert_eq!((v.token(2), v.token(3), v.get("zzz")), (Some("<unk>"), None, None));
+        assert_eq!(
+            (v.token(2), v.token(3), v.get("zzz")),
+            (Some("<unk>"), None, None)
+        );
         assert_eq!((v.id("b"), v.id("zzz"), v.unk_id()), (1, 2, 2));
         std::fs::write(dir.path().join("t.json"), r#"["<unk>", "x", "", "x", "a"]"#).unwrap();
         let v = Ct2Vocab::load(dir.path(), "t", "<unk>").unwrap().unwrap();

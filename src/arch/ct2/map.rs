@@ -94,14 +94,15 @@ impl<'a> Take<'a> {
     }
 
     /// The int8 matrix `name` of `shape` split into `parts` equal row ranges, kept int8 (the
-    /// file's rows on the CPU, Q8_0 blocks on other devices); `None` (nothing marked) when it is
-    /// not stored int8 per row or does not fit.
+    /// file's rows on the CPU, Q8_0 blocks on other devices; with no device, rows to widen to
+    /// float when asked for); `None` (nothing marked) when it is not stored int8 per row or does
+    /// not fit.
     fn quantized(
         &mut self,
         name: &str,
         shape: [usize; 2],
         parts: usize,
-        device: &Device,
+        device: Option<&Device>,
     ) -> Result<Option<Vec<Kept>>> {
         let b = &self.m.binary;
         let Some(v) = b.get(name) else {
@@ -120,10 +121,10 @@ impl<'a> Take<'a> {
         let mut out = Vec::with_capacity(parts);
         for i in 0..parts {
             let range = i * rows..(i + 1) * rows;
-            let kept = if device.is_cpu() {
-                quant::int8_rows(b, name, range).map(Kept::Rows)
-            } else {
-                quant::q8_0_rows(b, name, range, device)?.map(Kept::Blocks)
+            let kept = match device {
+                Some(d) if d.is_cpu() => quant::int8_rows(b, name, range).map(Kept::Rows),
+                Some(d) => quant::q8_0_rows(b, name, range, d)?.map(Kept::Blocks),
+                None => quant::deferred_rows(b, name, range).map(Kept::Deferred),
             };
             match kept {
                 Some(q) => out.push(q),
@@ -310,12 +311,13 @@ pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
         b.resolve(enc_emb_name).is_some() && b.resolve(enc_emb_name) == b.resolve(dec_emb_name);
     // On the CPU with int8 kept, token embeddings are looked up in the file's int8 rows.
     let cpu_int8 = int8.filter(|dev| dev.is_cpu());
+    // A float load looks them up in the same rows, widened as CT2 dequantizes.
     let embedding = |t: &mut Take, name: &str, rows: usize| -> Result<Option<Kept>> {
-        match cpu_int8 {
-            Some(dev) => Ok(t
+        match (int8, cpu_int8) {
+            (Some(_), None) => Ok(None),
+            (_, dev) => Ok(t
                 .quantized(name, [rows, d], 1, dev)?
                 .and_then(|mut v| v.pop())),
-            None => Ok(None),
         }
     };
     if shared {
@@ -357,9 +359,10 @@ pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
         }
     }
     let tied = b.resolve("decoder/projection/weight") == b.resolve(dec_emb_name);
-    let projection = match int8 {
-        Some(dev) => t.quantized("decoder/projection/weight", [tgt_rows, d], 1, dev)?,
-        None => None,
+    let projection = if tied && int8.is_none() {
+        None // widened from the embedding's rows (Dense::load_weight, tied)
+    } else {
+        t.quantized("decoder/projection/weight", [tgt_rows, d], 1, int8)?
     };
     if let Some(q) = projection.and_then(|mut v| v.pop()) {
         qout.insert("lm_head.weight".into(), q);
@@ -413,10 +416,7 @@ pub(super) fn to_marian(m: &Ct2Model, int8: Option<&Device>) -> Result<Mapped> {
      -> Result<()> {
         let parts = dst.len();
         let name = format!("{src}/weight");
-        let kept = match int8 {
-            Some(dev) => t.quantized(&name, [rows * parts, cols], parts, dev)?,
-            None => None,
-        };
+        let kept = t.quantized(&name, [rows * parts, cols], parts, int8)?;
         match kept {
             Some(qs) => {
                 for (q, dst) in qs.into_iter().zip(dst) {

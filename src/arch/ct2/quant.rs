@@ -20,7 +20,7 @@ use half::f16;
 
 use super::{Ct2Binary, Ct2DType};
 use crate::arch::mapped::Buf;
-use crate::arch::weights::{Int8Rows, QuantizedWeight};
+use crate::arch::weights::{DeferredInt8, Int8Rows, QuantizedWeight};
 use crate::error::Result;
 
 /// Values per Q8_0 block.
@@ -32,6 +32,39 @@ pub(super) enum Kept {
     Blocks(QuantizedWeight),
     /// As the file's int8 rows (CPU): borrowed, not copied.
     Rows(Int8Rows),
+    /// As the file's int8 rows standing for the float matrix (a float load).
+    Deferred(DeferredInt8),
+}
+
+/// Rows `rows` of the int8 matrix `name` as borrowed rows to widen later with CT2's
+/// `q / scale`; `None` when it is not an int8 matrix with one f32 scale per row.
+pub(super) fn deferred_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option<DeferredInt8> {
+    let v = b.get(name)?;
+    let scale = b.get(&format!("{name}_scale"))?;
+    let [n_rows, cols] = v.shape[..] else {
+        return None;
+    };
+    if v.dtype != Ct2DType::I8
+        || scale.dtype != Ct2DType::F32
+        || scale.shape.iter().product::<usize>() != n_rows
+        || cols == 0
+        || rows.start >= rows.end
+        || rows.end > n_rows
+    {
+        return None;
+    }
+    let divisors = b.raw(scale)[rows.start * 4..rows.end * 4]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let (bytes, start) = b.shared_raw(v);
+    let values = Buf::mapped(bytes, start + rows.start * cols, rows.len() * cols)?;
+    Some(DeferredInt8 {
+        values,
+        divisors,
+        rows: rows.len(),
+        cols,
+    })
 }
 
 /// Rows `rows` of the int8 matrix `name` (aliases followed) as borrowed int8 rows with
