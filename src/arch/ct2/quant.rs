@@ -36,41 +36,14 @@ pub(super) enum Kept {
     Deferred(DeferredInt8),
 }
 
-/// Rows `rows` of the int8 matrix `name` as borrowed rows to widen later with CT2's
-/// `q / scale`; `None` when it is not an int8 matrix with one f32 scale per row.
-pub(super) fn deferred_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option<DeferredInt8> {
-    let v = b.get(name)?;
-    let scale = b.get(&format!("{name}_scale"))?;
-    let [n_rows, cols] = v.shape[..] else {
-        return None;
-    };
-    if v.dtype != Ct2DType::I8
-        || scale.dtype != Ct2DType::F32
-        || scale.shape.iter().product::<usize>() != n_rows
-        || cols == 0
-        || rows.start >= rows.end
-        || rows.end > n_rows
-    {
-        return None;
-    }
-    let divisors = b.raw(scale)[rows.start * 4..rows.end * 4]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let (bytes, start) = b.shared_raw(v);
-    let values = Buf::mapped(bytes, start + rows.start * cols, rows.len() * cols)?;
-    Some(DeferredInt8 {
-        values,
-        divisors,
-        rows: rows.len(),
-        cols,
-    })
-}
-
-/// Rows `rows` of the int8 matrix `name` (aliases followed) as borrowed int8 rows with
-/// `w = q · (1 / scale)`; `None` when `name` is not an int8 matrix with one finite, non-zero
-/// f32 scale per row (an all-zero row's infinite scale gives 0).
-pub(super) fn int8_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option<Int8Rows> {
+/// Rows `rows` of the int8 matrix `name` (aliases followed), borrowed from the file, with
+/// their stored f32 scales (`w = q / scale`) and the row width; `None` when `name` is not an
+/// int8 matrix with one f32 scale per row, or the range does not fit.
+fn stored_rows(
+    b: &Ct2Binary,
+    name: &str,
+    rows: &Range<usize>,
+) -> Option<(Buf<i8>, Vec<f32>, usize)> {
     let v = b.get(name)?;
     let scale = b.get(&format!("{name}_scale"))?;
     let [n_rows, cols] = v.shape[..] else {
@@ -87,13 +60,34 @@ pub(super) fn int8_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option
     }
     let scales = b.raw(scale)[rows.start * 4..rows.end * 4]
         .chunks_exact(4)
-        .map(|c| {
-            let s = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            (s > 0.0 && !s.is_nan()).then_some(1.0 / s)
-        })
-        .collect::<Option<Vec<f32>>>()?;
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let (bytes, start) = b.shared_raw(v);
     let values = Buf::mapped(bytes, start + rows.start * cols, rows.len() * cols)?;
+    Some((values, scales, cols))
+}
+
+/// Rows `rows` of the int8 matrix `name` as borrowed rows to widen later with CT2's
+/// `q / scale`; `None` as for [`int8_rows`], whatever the scales' values.
+pub(super) fn deferred_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option<DeferredInt8> {
+    let (values, divisors, cols) = stored_rows(b, name, &rows)?;
+    Some(DeferredInt8 {
+        values,
+        divisors,
+        rows: rows.len(),
+        cols,
+    })
+}
+
+/// Rows `rows` of the int8 matrix `name` (aliases followed) as borrowed int8 rows with
+/// `w = q · (1 / scale)`; `None` when `name` is not an int8 matrix with one finite, non-zero
+/// f32 scale per row (an all-zero row's infinite scale gives 0).
+pub(super) fn int8_rows(b: &Ct2Binary, name: &str, rows: Range<usize>) -> Option<Int8Rows> {
+    let (values, scales, cols) = stored_rows(b, name, &rows)?;
+    let scales = scales
+        .into_iter()
+        .map(|s| (s > 0.0 && !s.is_nan()).then_some(1.0 / s))
+        .collect::<Option<Vec<f32>>>()?;
     Some(Int8Rows {
         values,
         scales,
