@@ -87,7 +87,9 @@ impl Dense {
         } else if let Some(q) = w.quantized(name, &[out_dim, in_dim])? {
             Self::quantized(q, bias)?
         } else if let (false, Some(e)) = (w.contains(name), tied) {
-            Self::new(e.to_tensor()?.to_dtype(w.dtype())?, bias)?
+            // `to_tensor` widens int8 rows on the CPU: the layer belongs on the model's device.
+            let table = e.to_tensor()?.to_device(w.device())?;
+            Self::new(table.to_dtype(w.dtype())?, bias)?
         } else {
             Self::new(w.get(name, &[out_dim, in_dim])?, bias)?
         };

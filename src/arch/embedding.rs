@@ -80,8 +80,8 @@ impl Embedding {
         }
     }
 
-    /// The table as a float `[vocab, dim]` tensor on the CPU (int8 rows widened), for an
-    /// output projection tied to it.
+    /// The table as a float `[vocab, dim]` tensor (int8 rows widened on the CPU; a float table where
+    /// it is), for an output projection tied to it.
     pub fn to_tensor(&self) -> Result<Tensor> {
         match self {
             Self::Float(t) => Ok(t.clone()),
