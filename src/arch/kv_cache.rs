@@ -170,11 +170,8 @@ impl KvCache {
                 candle_core::bail!("kv cache: {rows} new rows after {before} without a selection")
             }
         };
-        if !b.keys.is_empty() {
-            b.parents.push(parents);
-        } else {
-            b.parents.push(None);
-        }
+        // Block 0 has no parents: a selection only ever follows an append.
+        b.parents.push(parents);
         b.keys.push(kv);
         b.values.push(vv);
         Ok(b)
