@@ -8,6 +8,7 @@
 //! - [`pipeline`]: segmenting, batching, translating whole articles;
 //! - [`device`]: device and dtype choice;
 //! - [`simd`]: vector math shared by the CPU kernels;
+//! - [`serve`]: `tolk serve`, the HTTP service (LibreTranslate's API and tolk's own);
 //! - [`bench`]: throughput and memory measurements on fixed shapes (`tolk bench`).
 
 pub mod arch;
@@ -21,6 +22,7 @@ pub mod hub;
 pub mod jobs;
 pub mod pipeline;
 pub mod registry;
+pub mod serve;
 pub mod simd;
 pub mod tokenize;
 

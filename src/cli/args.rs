@@ -29,6 +29,8 @@ pub enum Command {
     Batch(BatchArgs),
     /// List the models tolk knows by name (models/*.toml), and whether each is downloaded.
     Models(ModelsArgs),
+    /// Serve translations and briefings over HTTP: LibreTranslate's API and tolk's own.
+    Serve(ServeArgs),
 }
 
 /// How results are printed on stdout.
@@ -314,4 +316,61 @@ pub struct ModelsArgs {
     /// built-in name replaces it.
     #[arg(long, value_name = "DIR")]
     pub registry: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default; 0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0: any free port; the address is printed on stderr).
+    #[arg(long, default_value_t = 5000)]
+    pub port: u16,
+    /// A translation model, loaded at start: `LANG=REF`, or `REF` whose source language the
+    /// model's files name. Repeat for more languages. Without it, the registry's model for
+    /// each language is loaded on that language's first request.
+    #[arg(long, short, value_name = "[LANG=]REF")]
+    pub model: Vec<String>,
+    /// A folder of extra registry entries (*.toml, same fields as models/).
+    #[arg(long, value_name = "DIR", conflicts_with = "model")]
+    pub registry: Option<PathBuf>,
+    /// The summarizer for /v1/summarize and /v1/brief, loaded at start (default: the
+    /// registry's, loaded on the first summary).
+    #[arg(long, conflicts_with = "no_summary")]
+    pub summary_model: Option<String>,
+    /// Write no summaries (/v1/summarize and /v1/brief answer 400).
+    #[arg(long)]
+    pub no_summary: bool,
+    /// A file of API keys, one per line (# comments); every translation request then needs one.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// Most characters one text may have (LibreTranslate's --char-limit).
+    #[arg(long)]
+    pub char_limit: Option<usize>,
+    /// Requests a minute each key (or client address, without keys) may make.
+    #[arg(long)]
+    pub req_limit: Option<u32>,
+    /// Most sentences waiting for the models at once; over it, requests get 429 at once.
+    #[arg(long, default_value_t = 4096)]
+    pub max_queue: usize,
+    /// Seconds a request may wait for its answer before it gets 503.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub max_body_bytes: usize,
+    /// Padded source tokens x beams per model batch.
+    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
+    pub batch_tokens: usize,
+    /// Beam size for translation (default: the registry entry's, else the model's).
+    #[arg(long)]
+    pub beams: Option<usize>,
+    /// Longest translation of one sentence, in tokens.
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Translation models kept loaded at once (registry mode).
+    #[arg(long, default_value_t = 4)]
+    pub max_loaded_models: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }

@@ -8,6 +8,7 @@ mod info;
 mod input;
 mod models;
 mod progress;
+mod serve;
 mod summarize;
 mod translate;
 
@@ -30,9 +31,15 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Brief(a) => a.runtime.threads,
         args::Command::Bench(a) => a.runtime.threads,
         args::Command::Batch(a) => a.runtime.threads,
+        args::Command::Serve(a) => a.runtime.threads,
         args::Command::Info(_) | args::Command::Models(_) => None,
     };
     set_threads(threads);
+    if let args::Command::Serve(a) = cli.command {
+        // The server's own threads wait on sockets; its model workers run their batches on the
+        // pool themselves (serve::queue).
+        return serve::run(a);
+    }
     rayon::scope(|_| dispatch(cli))
 }
 
@@ -45,6 +52,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         args::Command::Bench(a) => bench::run(a),
         args::Command::Batch(a) => batch::run(a),
         args::Command::Models(a) => models::run(a),
+        args::Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
+use tolk::pipeline::report;
 use tolk::pipeline::segment::segment;
 use tolk::pipeline::summarize::{
     self, Bound, DecodeOverrides, Event, Summary, SummaryModel, SummaryOptions,
@@ -123,7 +124,7 @@ pub fn run_summarize(a: SummarizeArgs) -> Result<()> {
         // Nothing to summarize: an empty summary, no model loaded.
         return print_summary(
             a.summary.format,
-            &empty_summary(p.bound),
+            &Summary::empty(p.bound),
             serde_json::json!({}),
         );
     }
@@ -163,7 +164,7 @@ pub fn run_brief(a: BriefArgs) -> Result<()> {
         return print_brief(
             a.summary.format,
             &translation,
-            &empty_summary(p.bound),
+            &Summary::empty(p.bound),
             serde_json::json!({}),
         );
     }
@@ -222,19 +223,6 @@ pub fn run_brief(a: BriefArgs) -> Result<()> {
     print_brief(a.summary.format, &translation, &summary, meta)
 }
 
-fn empty_summary(bound: Bound) -> Summary {
-    Summary {
-        text: String::new(),
-        sentences: Vec::new(),
-        headline: None,
-        bound,
-        cut: false,
-        chunks: 0,
-        rounds: 0,
-        counts: Default::default(),
-    }
-}
-
 /// The one-line summary of the work on stderr.
 fn report(summary: &Summary, seconds: f64, load_seconds: f64, quiet: bool) {
     if quiet {
@@ -248,18 +236,6 @@ fn report(summary: &Summary, seconds: f64, load_seconds: f64, quiet: bool) {
         summary.rounds,
         summary.counts.generated_tokens as f64 / seconds.max(1e-9),
     );
-}
-
-fn summary_json(summary: &Summary, meta: serde_json::Value) -> Result<serde_json::Value> {
-    let mut obj = meta;
-    let s = serde_json::to_value(summary)?;
-    if let (Some(obj), Some(s)) = (obj.as_object_mut(), s.as_object()) {
-        for (k, v) in s {
-            let key = if k == "text" { "summary" } else { k.as_str() };
-            obj.insert(key.to_string(), v.clone());
-        }
-    }
-    Ok(obj)
 }
 
 fn print_summary(format: SummaryFormat, summary: &Summary, meta: serde_json::Value) -> Result<()> {
@@ -276,7 +252,7 @@ fn print_summary(format: SummaryFormat, summary: &Summary, meta: serde_json::Val
             }
         }
         SummaryFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &summary_json(summary, meta)?)?;
+            serde_json::to_writer_pretty(&mut out, &report::summary_json(summary, meta))?;
             writeln!(out)?;
         }
     }
@@ -304,12 +280,7 @@ fn print_brief(
             writeln!(out, "## Translation\n\n{english}")?;
         }
         SummaryFormat::Json => {
-            let mut obj = meta;
-            obj["summary"] = summary_json(summary, serde_json::json!({}))?;
-            obj["translation"] = translation.text.clone().into();
-            obj["sentences"] = serde_json::to_value(&translation.sentences)?;
-            obj["source_tokens"] = translation.counts.source_tokens.into();
-            obj["generated_tokens"] = translation.counts.generated_tokens.into();
+            let obj = report::brief_json(translation, summary, meta);
             serde_json::to_writer_pretty(&mut out, &obj)?;
             writeln!(out)?;
         }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
+use tolk::pipeline::report;
 use tolk::pipeline::segment::{segment, segment_lines};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translation, Translator};
 
@@ -98,10 +99,7 @@ fn print(format: Format, result: &Translation, meta: serde_json::Value) -> Resul
     match format {
         Format::Text => out.write_all(result.text.as_bytes())?,
         Format::Json => {
-            let mut obj = meta;
-            obj["translation"] = result.text.clone().into();
-            obj["sentences"] = serde_json::to_value(&result.sentences)?;
-            serde_json::to_writer_pretty(&mut out, &obj)?;
+            serde_json::to_writer_pretty(&mut out, &report::translation_json(result, meta))?;
             out.write_all(b"\n")?;
         }
         Format::Jsonl => {

@@ -87,50 +87,12 @@ impl Models {
 
     /// The model that translates `lang` into English, or why there is none.
     pub fn route(&self, lang: &str) -> std::result::Result<Route, String> {
-        if let Some(reference) = &self.opts.translate_model {
-            return Ok(Route {
-                reference: reference.clone(),
-                prefix: None,
-                beams: None,
-            });
-        }
-        let Some(entry) = self.registry.translator_for(lang, TARGET_LANGUAGE) else {
-            return Err(format!(
-                "no model in the registry translates '{lang}' into English; pass --model with one \
-                 that does, or add an entry for it (--registry DIR)"
-            ));
-        };
-        let Some(reference) = entry.model_ref() else {
-            return Err(format!(
-                "the registry's model for '{lang}', {}, is a package ({}) that tolk cannot fetch by \
-                 itself; fetch it and pass its path with --model",
-                entry.name,
-                entry.package.as_deref().unwrap_or("no reference")
-            ));
-        };
-        Ok(Route {
-            reference,
-            prefix: entry.decode.prefix.clone(),
-            beams: entry.decode.beams,
-        })
+        route(&self.registry, self.opts.translate_model.as_deref(), lang)
     }
 
     /// The registry's models that would serve `lang`, for error messages.
     pub fn serving(&self, lang: &str) -> String {
-        let names: Vec<String> = self
-            .registry
-            .translators_serving(lang)
-            .into_iter()
-            .map(|e| match e.model_ref() {
-                Some(r) => format!("{} ({r})", e.name),
-                None => e.name.clone(),
-            })
-            .collect();
-        if names.is_empty() {
-            "none in the registry".to_string()
-        } else {
-            names.join(", ")
-        }
+        serving(&self.registry, lang)
     }
 
     /// The loaded translator for `route`, loading it on first use.
@@ -148,25 +110,13 @@ impl Models {
             self.loaded[i].last_used = now;
             return Ok(&self.loaded[i].translator);
         }
-        let opened = Translator::open(&route.reference, &self.opts.hub, &self.opts.load);
-        let mut translator = match opened {
+        let translator = match open_translator(route, &self.opts) {
             Ok(t) => t,
-            Err(e) => {
-                let message = format!("cannot load model `{}`: {e}", route.reference);
+            Err(message) => {
                 self.failed.insert(route.reference.clone(), message.clone());
                 return Err(message);
             }
         };
-        if route.prefix.is_some() {
-            translator = translator.with_source_prefix(route.prefix.clone());
-        }
-        let generation = translator.generation_mut();
-        if let Some(b) = self.opts.beams.or(route.beams) {
-            generation.num_beams = b;
-        }
-        if let Some(n) = self.opts.max_new_tokens {
-            generation.max_new_tokens = Some(n);
-        }
         if self.loaded.len() >= self.opts.max_loaded.max(1) {
             if let Some(oldest) = (0..self.loaded.len()).min_by_key(|&i| self.loaded[i].last_used) {
                 self.loaded.swap_remove(oldest);
@@ -199,6 +149,72 @@ impl Models {
             Err(e) => Some(Err(e.clone())),
         }
     }
+}
+
+/// The model that translates `lang` into English: `model` when one is named for every language,
+/// else the registry's best entry; or why there is none.
+pub fn route(registry: &Registry, model: Option<&str>, lang: &str) -> std::result::Result<Route, String> {
+    if let Some(reference) = model {
+        return Ok(Route {
+            reference: reference.to_string(),
+            prefix: None,
+            beams: None,
+        });
+    }
+    let Some(entry) = registry.translator_for(lang, TARGET_LANGUAGE) else {
+        return Err(format!(
+            "no model in the registry translates '{lang}' into English; pass --model with one \
+             that does, or add an entry for it (--registry DIR)"
+        ));
+    };
+    let Some(reference) = entry.model_ref() else {
+        return Err(format!(
+            "the registry's model for '{lang}', {}, is a package ({}) that tolk cannot fetch by \
+             itself; fetch it and pass its path with --model",
+            entry.name,
+            entry.package.as_deref().unwrap_or("no reference")
+        ));
+    };
+    Ok(Route {
+        reference,
+        prefix: entry.decode.prefix.clone(),
+        beams: entry.decode.beams,
+    })
+}
+
+/// The registry's models that would serve `lang`, for error messages.
+pub fn serving(registry: &Registry, lang: &str) -> String {
+    let names: Vec<String> = registry
+        .translators_serving(lang)
+        .into_iter()
+        .map(|e| match e.model_ref() {
+            Some(r) => format!("{} ({r})", e.name),
+            None => e.name.clone(),
+        })
+        .collect();
+    if names.is_empty() {
+        "none in the registry".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Open the translator of `route` with a job's decoding settings (`--beams` over the route's,
+/// `--max-new-tokens`); the error names the model.
+pub fn open_translator(route: &Route, opts: &ModelOptions) -> std::result::Result<Translator, String> {
+    let mut translator = Translator::open(&route.reference, &opts.hub, &opts.load)
+        .map_err(|e| format!("cannot load model `{}`: {e}", route.reference))?;
+    if route.prefix.is_some() {
+        translator = translator.with_source_prefix(route.prefix.clone());
+    }
+    let generation = translator.generation_mut();
+    if let Some(b) = opts.beams.or(route.beams) {
+        generation.num_beams = b;
+    }
+    if let Some(n) = opts.max_new_tokens {
+        generation.max_new_tokens = Some(n);
+    }
+    Ok(translator)
 }
 
 /// The summarizer a job uses when none is named: the registry's default for summarizing.

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod chat;
 pub mod info;
 pub mod load;
+pub mod report;
 pub mod segment;
 pub mod summarize;
 pub mod translate;

@@ -163,6 +163,15 @@ impl Translator {
         &self.model
     }
 
+    /// Source tokens `text` takes with the source prefix (what the batch budget counts);
+    /// `usize::MAX` when it cannot be tokenized.
+    pub fn count_source_tokens(&self, text: &str) -> usize {
+        let prefix = self.source_prefix.as_deref().unwrap_or("");
+        self.tokenizer
+            .count_tokens(&format!("{prefix}{}", text.trim()))
+            .unwrap_or(usize::MAX)
+    }
+
     /// Translate independent sentences; `progress` is called with how many more sentences are
     /// done (adding up to `sentences.len()`). Blank sentences translate to empty strings.
     pub fn translate_sentences<S: AsRef<str>>(
@@ -181,6 +190,27 @@ impl Translator {
         batching: BatchOptions,
         progress: &mut dyn FnMut(usize),
     ) -> Result<(Vec<String>, TokenCounts)> {
+        let each = self.translate_each(sentences, batching, progress)?;
+        let mut counts = TokenCounts::default();
+        let texts = each
+            .into_iter()
+            .map(|(text, c)| {
+                counts.source_tokens += c.source_tokens;
+                counts.generated_tokens += c.generated_tokens;
+                text
+            })
+            .collect();
+        Ok((texts, counts))
+    }
+
+    /// [`Translator::translate_sentences`], with the tokens each sentence took (all of its
+    /// pieces, when it had to be split).
+    pub fn translate_each<S: AsRef<str>>(
+        &self,
+        sentences: &[S],
+        batching: BatchOptions,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<(String, TokenCounts)>> {
         // Cut every sentence into pieces the encoder can take, and remember which sentence each piece is from.
         // The source prefix goes before every piece and counts against the model's budget.
         let max_src = self.model.max_source_len();
@@ -234,18 +264,13 @@ impl Translator {
         // The budget counts decoder rows: a sentence decoded with 4 beams costs 4 rows.
         let budget = (batching.max_batch_tokens / self.generation.num_beams.max(1)).max(1);
         let batches = plan_batches(&lengths, budget, None);
-        let mut counts = TokenCounts {
-            source_tokens: lengths.iter().sum(),
-            generated_tokens: 0,
-        };
         let mut results = Vec::with_capacity(batches.len());
         for batch in &batches {
             let sources: Vec<Vec<u32>> = batch.iter().map(|&i| pieces[i].clone()).collect();
             let hyps = generate(&self.model, &sources, &self.generation)?;
-            counts.generated_tokens += hyps.iter().map(|h| h.tokens.len()).sum::<usize>();
             let texts = hyps
                 .iter()
-                .map(|h| self.tokenizer.decode(&h.tokens))
+                .map(|h| Ok((self.tokenizer.decode(&h.tokens)?, h.tokens.len())))
                 .collect::<Result<Vec<_>>>()?;
             let mut done_sentences = 0;
             for &i in batch {
@@ -258,16 +283,18 @@ impl Translator {
             results.push(texts);
         }
         let translated = scatter(&batches, results, pieces.len())?;
-        let mut out = vec![String::new(); sentences.len()];
-        for (i, text) in owner.into_iter().zip(translated) {
-            let slot = &mut out[i];
+        let mut out = vec![(String::new(), TokenCounts::default()); sentences.len()];
+        for ((i, (text, generated)), source_len) in owner.into_iter().zip(translated).zip(lengths) {
+            let (slot, counts) = &mut out[i];
+            counts.source_tokens += source_len;
+            counts.generated_tokens += generated;
             if !slot.is_empty() && !text.is_empty() {
                 slot.push(' ');
             }
             // A translation is one line of output whatever the model produced.
             slot.push_str(&text.trim().replace(['\n', '\r'], " "));
         }
-        Ok((out, counts))
+        Ok(out)
     }
 
     /// Translate an article: sentences are found, translated in batches, and put back in the
@@ -301,6 +328,23 @@ impl Translator {
     ) -> Result<Translation> {
         let sources: Vec<&str> = doc.sentences().collect();
         let (translations, counts) = self.translate_counted(&sources, batching, progress)?;
+        Translation::assemble(doc, translations, counts)
+    }
+}
+
+impl Translation {
+    /// Put the translations of `doc`'s sentences (in order) back in its layout. A sentence
+    /// translated to nothing keeps its source text, marked `untranslated`, so no line of the
+    /// article goes missing.
+    pub fn assemble(doc: &Document, translations: Vec<String>, counts: TokenCounts) -> Result<Translation> {
+        let sources: Vec<&str> = doc.sentences().collect();
+        if sources.len() != translations.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} translations for {} sentences",
+                translations.len(),
+                sources.len()
+            )));
+        }
         let sentences: Vec<SentencePair> = sources
             .into_iter()
             .zip(translations)

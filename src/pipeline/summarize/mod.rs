@@ -106,6 +106,20 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The summary of nothing (empty input): no model was called.
+    pub fn empty(bound: Bound) -> Summary {
+        Summary {
+            text: String::new(),
+            sentences: Vec::new(),
+            headline: None,
+            bound,
+            cut: false,
+            chunks: 0,
+            rounds: 0,
+            counts: TokenCounts::default(),
+        }
+    }
+
     /// A briefing note in Markdown: the headline as a heading, then one bullet per sentence.
     pub fn to_markdown(&self) -> String {
         let mut bullets: &[String] = &self.sentences;
