@@ -13,6 +13,7 @@ mod info;
 mod marian_parity;
 mod registry;
 mod segment;
+mod serve;
 mod summarize;
 mod summarize_real;
 mod support;
