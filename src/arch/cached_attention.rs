@@ -11,22 +11,22 @@
 //!
 //! The arithmetic is the usual one in f32: scores `(q · scale) · k + bias`, a softmax that
 //! subtracts the row's maximum, then the probability-weighted sum of the values. Each query's
-//! result depends only on its own row, whatever else is in the batch.
+//! result depends only on its own row, whatever else is in the batch, and keys masked off at
+//! the end (padding to the batch's longest sentence) add exact zeros. The encoder's
+//! self-attention takes this path too, whatever the sentence length: a GEMM would sum in an
+//! order that depends on the padded length, so a sentence would translate differently next to
+//! a longer one (what `tolk serve`, batching unrelated requests, must not do).
 
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::kv_cache::Blocks;
 
-/// Queries per row and head above which the tensor path is used instead (encoder-sized
-/// products are what a GEMM is for).
-pub(crate) const MAX_QUERIES: usize = 16;
-
 /// `softmax((q · scale) kᵀ + bias) v` for `q: [b, g, h, d]` (`g` queries per row and head),
 /// `k`, `v`: `[b, h, s, d]` and `bias` broadcastable to `[b, h, g, s]`; returns `[b, g, h, d]`.
 ///
-/// `None` when this path does not apply (not the CPU, not f32, too many queries, empty heads or
-/// mismatched shapes); the caller then uses tensor operations.
+/// `None` when this path does not apply (not the CPU, not f32, empty heads or mismatched
+/// shapes); the caller then uses tensor operations.
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
@@ -43,7 +43,7 @@ pub(crate) fn attend(
     }
     let (b, g, h, d) = q.dims4().ok()?;
     let (kb, kh, s, kd) = k.dims4().ok()?;
-    if g > MAX_QUERIES || d == 0 || (kb, kh, kd) != (b, h, d) || v.dims() != k.dims() {
+    if d == 0 || (kb, kh, kd) != (b, h, d) || v.dims() != k.dims() {
         return None;
     }
     let bias = match bias {
@@ -85,35 +85,48 @@ fn run(
     };
     let bias_guard = bias.map(|t| t.storage_and_layout());
     let bias_view = bias_view(&bias_guard)?;
-    let mut out = vec![0f32; b * g * h * d];
+    // One task per row and head (a single long sentence still uses every thread), written
+    // `[b, h, g, d]`, then laid out `[b, g, h, d]`.
+    let mut by_head = vec![0f32; b * h * g * d];
     let row_len = g * h * d;
-    let kv_len = h * s * d;
-    out.par_chunks_mut(row_len.max(1))
+    by_head
+        .par_chunks_mut((g * d).max(1))
         .enumerate()
         .for_each_init(
             || (vec![0f32; d], vec![0f32; s]),
-            |(qbuf, probs), (r, out)| {
-                for head in 0..h {
-                    let keys = &kv[r * kv_len + head * s * d..][..s * d];
-                    let values = &vv[r * kv_len + head * s * d..][..s * d];
-                    for j in 0..g {
-                        let at = (j * h + head) * d;
-                        for (x, &y) in qbuf.iter_mut().zip(&qv[r * row_len + at..][..d]) {
-                            *x = y * scale;
-                        }
-                        let query = Query {
-                            q: qbuf,
-                            keys: Rows::Flat(keys),
-                            values: Rows::Flat(values),
-                            bias: bias_view.map(|(x, off, st)| {
-                                (x, off + r * st[0] + head * st[1] + j * st[2], st[3])
-                            }),
-                        };
-                        one_query(&query, probs, &mut out[at..at + d]);
+            |(qbuf, probs), (rh, out)| {
+                let (r, head) = (rh / h, rh % h);
+                let at = (r * h + head) * s * d;
+                let (keys, values) = (&kv[at..][..s * d], &vv[at..][..s * d]);
+                for (j, out) in out.chunks_mut(d).enumerate() {
+                    let from = r * row_len + (j * h + head) * d;
+                    for (x, &y) in qbuf.iter_mut().zip(&qv[from..][..d]) {
+                        *x = y * scale;
                     }
+                    let query = Query {
+                        q: qbuf,
+                        keys: Rows::Flat(keys),
+                        values: Rows::Flat(values),
+                        bias: bias_view.map(|(x, off, st)| {
+                            (x, off + r * st[0] + head * st[1] + j * st[2], st[3])
+                        }),
+                    };
+                    one_query(&query, probs, out);
                 }
             },
         );
+    if h == 1 || g == 1 {
+        // [b, h, g, d] and [b, g, h, d] are the same layout.
+        return Tensor::from_vec(by_head, (b, g, h, d), &Device::Cpu);
+    }
+    let mut out = vec![0f32; b * g * h * d];
+    for (rh, block) in by_head.chunks(g * d).enumerate() {
+        let (r, head) = (rh / h, rh % h);
+        for (j, x) in block.chunks(d).enumerate() {
+            let to = r * row_len + (j * h + head) * d;
+            out[to..to + d].copy_from_slice(x);
+        }
+    }
     Tensor::from_vec(out, (b, g, h, d), &Device::Cpu)
 }
 
@@ -248,22 +261,30 @@ unsafe fn one_query_avx2(query: &Query<'_>, probs: &mut [f32], out: &mut [f32]) 
     let (d, values) = (query.q.len(), query.values);
     // SAFETY (of the call): this function runs only where AVX2 and FMA are present.
     let max = scores(query, probs, |a, b| unsafe { dot_avx2(a, b) });
-    // exp(x − max) eight at a time (the polynomial exp, within 2 ulp), then the tail.
+    // exp(x − max) eight at a time (the polynomial exp, within 2 ulp), the last partial chunk
+    // padded with −∞. Key i always goes through the same exp and into lane i mod 8, so keys
+    // masked off at the end (a shorter sentence padded to its batch's length) add exact zeros:
+    // the sum, and so the sentence's result, does not depend on how long its batch is.
     let m = _mm256_set1_ps(max);
     let mut sums = _mm256_setzero_ps();
-    let mut chunks = probs.chunks_exact_mut(8);
-    for c in &mut chunks {
-        let e = crate::simd::avx2::exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
-        _mm256_storeu_ps(c.as_mut_ptr(), e);
+    for c in probs.chunks_mut(8) {
+        let e = if c.len() == 8 {
+            let e = crate::simd::avx2::exp8(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
+            _mm256_storeu_ps(c.as_mut_ptr(), e);
+            e
+        } else {
+            let mut tail = [f32::NEG_INFINITY; 8];
+            tail[..c.len()].copy_from_slice(c);
+            let e = crate::simd::avx2::exp8(_mm256_sub_ps(_mm256_loadu_ps(tail.as_ptr()), m));
+            _mm256_storeu_ps(tail.as_mut_ptr(), e);
+            c.copy_from_slice(&tail[..c.len()]);
+            e
+        };
         sums = _mm256_add_ps(sums, e);
     }
     let mut lanes = [0f32; 8];
     _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
-    let mut sum: f32 = lanes.iter().sum();
-    for p in chunks.into_remainder() {
-        *p = (*p - max).exp();
-        sum += *p;
-    }
+    let sum: f32 = lanes.iter().sum();
     // The weighted sum of the values, 64 output lanes at a time kept in registers.
     for (c, out) in out.chunks_mut(64).enumerate() {
         let n = out.len() / 8;
@@ -457,6 +478,35 @@ mod tests {
         assert_eq!(max_diff(&all.narrow(0, 2, 1).unwrap(), &alone), 0.0);
     }
 
+    /// A sentence padded to a longer batch (keys masked off at the end) gets bit-for-bit the
+    /// result it gets alone, whatever the lengths' remainders modulo the vector width.
+    #[test]
+    fn masked_keys_at_the_end_change_nothing() {
+        // 4 queries (the beams of a decoding step), 40 (an encoder's self-attention).
+        for (g, s) in [(4, 1), (4, 5), (4, 8), (4, 11), (4, 16), (4, 21), (40, 40), (40, 37)] {
+            let (h, d) = (2, 64);
+            let q = noise((1, g, h, d), 8);
+            let alone = attend(&q, &noise((1, h, s, d), 9), &noise((1, h, s, d), 10), None, 0.125)
+                .unwrap()
+                .unwrap();
+            for padded in [s + 1, s + 3, s + 8, s + 13] {
+                // The first s keys and values as alone, then noise the mask hides.
+                let widen = |seed: u32, other: u32| {
+                    let head = noise((1, h, s, d), seed);
+                    let tail = noise((1, h, padded - s, d), other);
+                    Tensor::cat(&[&head, &tail], 2).unwrap().contiguous().unwrap()
+                };
+                let mut mask = vec![0f32; padded];
+                mask[s..].iter_mut().for_each(|m| *m = -f32::MAX);
+                let pad = Tensor::from_vec(mask, (1, 1, 1, padded), &Device::Cpu).unwrap();
+                let got = attend(&q, &widen(9, 11), &widen(10, 12), Some(&pad), 0.125)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(max_diff(&got, &alone), 0.0, "{g} queries, {s} keys padded to {padded}");
+            }
+        }
+    }
+
     /// Self-attention over the block store equals [`attend`] over the same cache gathered into
     /// tensors, after beam-style reorders, with and without a per-head position bias.
     #[test]
@@ -492,9 +542,10 @@ mod tests {
 
     #[test]
     fn declines_what_it_does_not_handle() {
-        let q = noise((1, MAX_QUERIES + 1, 1, 8), 1);
+        let q = noise((1, 4, 1, 8), 1);
+        let k = noise((2, 1, 3, 8), 2);
+        assert!(attend(&q, &k, &k, None, 1.0).is_none(), "rows differ");
         let k = noise((1, 1, 3, 8), 2);
-        assert!(attend(&q, &k, &k, None, 1.0).is_none());
         let q16 = noise((1, 1, 1, 8), 1).to_dtype(DType::F16).unwrap();
         assert!(attend(&q16, &k, &k, None, 1.0).is_none());
     }
