@@ -11,7 +11,8 @@ marked [urllib].
 
   python3 scripts/libretranslate_client.py --url http://127.0.0.1:5000/ \
       [--api-key K] [--expect-key-required [--missing-key-status 400]] \
-      [--expect expected.json] [--source da] [--target en]
+      [--expect expected.json] [--source da] [--target en] [--char-limit N] \
+      [--text T] [--detect-text T]
 
 Expected statuses follow LibreTranslate 1.9.6: missing key when required -> 400
 ("Please contact the server operator to get an API key"), unknown key -> 403
@@ -93,9 +94,14 @@ def main():
                     help="JSON object: source sentence -> expected translatedText")
     ap.add_argument("--source", default="da")
     ap.add_argument("--target", default="en")
+    ap.add_argument("--text", default=SRC_TEXT, help="a sentence in --source to translate")
+    ap.add_argument("--detect-text", default=DETECT_TEXT, help="a longer --source text for detect()")
+    ap.add_argument("--char-limit", type=int, default=None,
+                    help="the server's --char-limit: one character more must be refused with 400")
     a = ap.parse_args()
     url = a.url if a.url.endswith("/") else a.url + "/"
     src, tgt = a.source, a.target
+    text, detect_text = a.text, a.detect_text
     if a.expect_key_required and not a.api_key:
         fail("--expect-key-required needs --api-key")
     lt = LibreTranslateAPI(url, api_key=a.api_key)
@@ -137,48 +143,48 @@ def main():
     # --- api keys ---
     if a.expect_key_required:
         bare = LibreTranslateAPI(url)
-        expect_client_error(lambda: bare.translate(SRC_TEXT, src, tgt), a.missing_key_status,
+        expect_client_error(lambda: bare.translate(text, src, tgt), a.missing_key_status,
                             "translate() without key", contains="API key")
-        expect_client_error(lambda: bare.detect(DETECT_TEXT), a.missing_key_status,
+        expect_client_error(lambda: bare.detect(detect_text), a.missing_key_status,
                             "detect() without key", contains="API key")
         wrong = LibreTranslateAPI(url, api_key=a.api_key + "-wrong")
-        expect_client_error(lambda: wrong.translate(SRC_TEXT, src, tgt), 403,
+        expect_client_error(lambda: wrong.translate(text, src, tgt), 403,
                             "translate() with unknown key", message="Invalid API key")
 
     # --- translate (client: POST /translate, form body) ---
-    out = lt.translate(SRC_TEXT, src, tgt)
+    out = lt.translate(text, src, tgt)
     if not isinstance(out, str) or not out.strip():
         fail(f"translate({src}->{tgt}): expected non-empty string, got {out!r}")
     ok(f"translate({src}->{tgt}{', with key' if a.api_key else ''}): {out!r}")
-    out = lt.translate(SRC_TEXT, "auto", tgt)
+    out = lt.translate(text, "auto", tgt)
     if not isinstance(out, str) or not out.strip():
         fail(f"translate(auto->{tgt}): expected non-empty string, got {out!r}")
     ok(f"translate(auto->{tgt}): {out!r}")
 
     # [urllib] auto source: detectedLanguage object; explicit source: no detectedLanguage key
-    st, r = http_json(url, "translate", {"q": SRC_TEXT, "source": "auto", "target": tgt, **key})
+    st, r = http_json(url, "translate", {"q": text, "source": "auto", "target": tgt, **key})
     dl = r.get("detectedLanguage") if isinstance(r, dict) else None
     if st != 200 or not (isinstance(dl, dict) and isinstance(dl.get("language"), str) and is_conf(dl.get("confidence"))):
         fail(f"[urllib] JSON translate auto: want detectedLanguage {{confidence 0-100, language}}: HTTP {st} {r!r}")
     ok(f"[urllib] JSON translate auto: detectedLanguage={dl}")
-    st, r = http_json(url, "translate", {"q": SRC_TEXT, "source": src, "target": tgt, **key})
+    st, r = http_json(url, "translate", {"q": text, "source": src, "target": tgt, **key})
     if st != 200 or not isinstance(r, dict) or not isinstance(r.get("translatedText"), str) or "detectedLanguage" in r:
         fail(f"[urllib] JSON translate {src}: want string translatedText, no detectedLanguage: HTTP {st} {r!r}")
     ok(f"[urllib] JSON translate {src}->{tgt}: keys {sorted(r)}")
 
     # --- detect (client: POST /detect, form body) ---
-    det = lt.detect(DETECT_TEXT)
+    det = lt.detect(detect_text)
     if not isinstance(det, list) or not det:
         fail(f"detect(): expected non-empty list, got {det!r}")
     for d in det:
         if not (isinstance(d, dict) and isinstance(d.get("language"), str) and is_conf(d.get("confidence"))):
             fail(f"detect(): bad item (need language:str, confidence 0-100): {d!r}")
     if det[0]["language"] != src:
-        fail(f"detect(): top language {det[0]['language']!r} != {src!r} for {DETECT_TEXT!r}: {det!r}")
+        fail(f"detect(): top language {det[0]['language']!r} != {src!r} for {detect_text!r}: {det!r}")
     ok(f"detect(): {det}")
 
     # --- list q [urllib]: the client would send str(list) as q ---
-    qs = ["Hej verden.", "Hvor er toget?", "Tak for maden."]
+    qs = [text, detect_text, text]
     st, r = http_json(url, "translate", {"q": qs, "source": src, "target": tgt, **key})
     tt = r.get("translatedText") if isinstance(r, dict) else None
     if st != 200 or not (isinstance(tt, list) and len(tt) == len(qs) and all(isinstance(t, str) and t for t in tt)):
@@ -186,7 +192,7 @@ def main():
     ok(f"[urllib] JSON list q: {tt}")
 
     # --- format=html [urllib]: client has no format param ---
-    html = "<p>Hej <b>verden</b>, hvordan har du det?</p>"
+    html = f"<p>{text} <b>{text}</b></p>"
     st, r = http_json(url, "translate", {"q": html, "source": src, "target": tgt, "format": "html", **key})
     tt = r.get("translatedText") if isinstance(r, dict) else None
     if st != 200 or not isinstance(tt, str) or not all(t in tt for t in ("<p>", "</p>", "<b>", "</b>")):
@@ -194,14 +200,20 @@ def main():
     ok(f"[urllib] format=html: {tt!r}")
 
     # --- errors ---
-    expect_client_error(lambda: lt.translate(SRC_TEXT, "xx", tgt), 400,
+    expect_client_error(lambda: lt.translate(text, "xx", tgt), 400,
                         "translate() unknown source", message="xx is not supported")
-    expect_client_error(lambda: lt.translate(SRC_TEXT, src, "zz"), 400,
+    expect_client_error(lambda: lt.translate(text, src, "zz"), 400,
                         "translate() unknown target", message="zz is not supported")
     st, r = http_json(url, "translate", {"source": src, "target": tgt, **key})
     if st != 400 or r != {"error": "Invalid request: missing q parameter"}:
         fail(f"[urllib] missing q: expected 400 {{'error': 'Invalid request: missing q parameter'}}, got {st} {r!r}")
     ok("[urllib] missing q: HTTP 400 'Invalid request: missing q parameter'")
+
+    # --- the character limit (LibreTranslate counts characters of all texts together) ---
+    if a.char_limit is not None:
+        long = (text * (a.char_limit // max(1, len(text)) + 2))[: a.char_limit + 1]
+        expect_client_error(lambda: lt.translate(long, src, tgt), 400, "translate() over --char-limit",
+                            message=f"Invalid request: request ({a.char_limit + 1}) exceeds text limit ({a.char_limit})")
 
     # --- expected translations ---
     if a.expect:

@@ -362,6 +362,10 @@ pub struct ServeArgs {
     /// Padded source tokens x beams per model batch.
     #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
+    /// Milliseconds a model worker that finds too few sentences to fill a batch waits for more
+    /// before it starts (0: start at once).
+    #[arg(long, default_value_t = 5)]
+    pub batch_wait_ms: u64,
     /// Beam size for translation (default: the registry entry's, else the model's).
     #[arg(long)]
     pub beams: Option<usize>,

@@ -95,6 +95,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
     };
     let batching = BatcherOptions {
         max_batch_tokens: a.batch_tokens,
+        gather: std::time::Duration::from_millis(a.batch_wait_ms),
         on_batch,
     };
     let pool = if a.model.is_empty() {

@@ -92,6 +92,9 @@ pub struct BatchReport {
 pub struct BatcherOptions {
     /// Padded source tokens × beams per batch.
     pub max_batch_tokens: usize,
+    /// How long the worker, finding fewer sentences waiting than fill a batch, waits for more
+    /// before it starts (clients answered by the last batch are sending their next requests).
+    pub gather: Duration,
     /// Called after every batch, on the worker thread.
     pub on_batch: Arc<dyn Fn(BatchReport) + Send + Sync>,
 }
@@ -292,24 +295,43 @@ fn serve<E: Engine + Sync>(
     opts: &BatcherOptions,
     pending: &mut VecDeque<(Item, usize)>,
 ) -> Exit {
+    let rows = engine.rows_per_sentence().max(1);
     loop {
-        let incoming: Vec<Item> = {
-            let mut state = shared.lock();
-            while state.items.is_empty() && pending.is_empty() && !state.closed {
+        let mut state = shared.lock();
+        while state.items.is_empty() && pending.is_empty() && !state.closed {
+            state = shared
+                .ready
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if state.items.is_empty() && pending.is_empty() {
+            return Exit::Drained;
+        }
+        // Take what is waiting; while it would not fill a batch, wait up to `gather` for more.
+        let until = Instant::now() + opts.gather;
+        let mut queued: usize = pending.iter().map(|(_, t)| *t).sum();
+        loop {
+            let incoming: Vec<Item> = state.items.drain(..).collect();
+            drop(state);
+            for item in incoming {
+                let tokens = engine.count_tokens(&item.text);
+                queued += tokens;
+                pending.push_back((item, tokens));
+            }
+            let now = Instant::now();
+            state = shared.lock();
+            if queued * rows >= opts.max_batch_tokens || now >= until || state.closed {
+                break;
+            }
+            if state.items.is_empty() {
                 state = shared
                     .ready
-                    .wait(state)
-                    .unwrap_or_else(|e| e.into_inner());
+                    .wait_timeout(state, until - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
-            if state.items.is_empty() && pending.is_empty() {
-                return Exit::Drained;
-            }
-            state.items.drain(..).collect()
-        };
-        for item in incoming {
-            let tokens = engine.count_tokens(&item.text);
-            pending.push_back((item, tokens));
         }
+        drop(state);
         let (batch, skipped) = take_batch(pending, engine.rows_per_sentence(), opts);
         shared.depth.release(skipped);
         if batch.is_empty() {

@@ -31,10 +31,20 @@ impl Engine for Upper {
 
 /// A batcher whose engine is built only when `go` is sent, so tests can queue first.
 fn gated(budget: usize, limit: usize) -> (Batcher, mpsc::Sender<()>, mpsc::Receiver<Vec<String>>) {
+    gathering(budget, limit, Duration::ZERO)
+}
+
+/// [`gated`] whose worker waits up to `gather` for a batch to fill.
+fn gathering(
+    budget: usize,
+    limit: usize,
+    gather: Duration,
+) -> (Batcher, mpsc::Sender<()>, mpsc::Receiver<Vec<String>>) {
     let (go, gate) = mpsc::channel::<()>();
     let (tx, batches) = mpsc::channel();
     let opts = BatcherOptions {
         max_batch_tokens: budget,
+        gather,
         on_batch: Arc::new(|_| {}),
     };
     let b = Batcher::spawn(
@@ -74,6 +84,26 @@ fn sentences_of_different_requests_share_one_batch() {
     assert_eq!(answers(a), vec![Ok("EN TO".to_string()), Ok("TRE".to_string())]);
     assert_eq!(answers(c), vec![Ok("FIRE FEM SEKS".to_string())]);
     assert_eq!(batches.recv().unwrap().len(), 3, "one batch for both requests");
+    b.shutdown();
+}
+
+#[test]
+fn the_worker_waits_briefly_for_a_batch_to_fill_and_not_when_it_is_full() {
+    let (b, go, batches) = gathering(6, 100, Duration::from_millis(300));
+    go.send(()).unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // the model is up, the worker idle
+    let first = b.submit(vec!["a".into()], later()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let second = b.submit(vec!["b".into()], later()).unwrap();
+    assert_eq!(answers(first), vec![Ok("A".to_string())]);
+    assert_eq!(answers(second), vec![Ok("B".to_string())]);
+    assert_eq!(batches.recv().unwrap().len(), 2, "the second arrived within the wait");
+    // Sentences that fill the budget (2 tokens each, 6 in all) start at once.
+    let started = Instant::now();
+    let full = b.submit(vec!["c".into(), "d".into(), "e".into()], later()).unwrap();
+    assert_eq!(answers(full).len(), 3);
+    assert!(started.elapsed() < Duration::from_millis(250), "{:?}", started.elapsed());
+    assert_eq!(batches.recv().unwrap().len(), 3);
     b.shutdown();
 }
 
@@ -149,6 +179,7 @@ fn a_model_that_fails_to_load_fails_waiting_and_later_requests() {
         || Err("no such model".to_string()),
         BatcherOptions {
             max_batch_tokens: 100,
+            gather: Duration::ZERO,
             on_batch: Arc::new(|_| {}),
         },
         Depth::new(10),
