@@ -483,18 +483,36 @@ mod tests {
     #[test]
     fn masked_keys_at_the_end_change_nothing() {
         // 4 queries (the beams of a decoding step), 40 (an encoder's self-attention).
-        for (g, s) in [(4, 1), (4, 5), (4, 8), (4, 11), (4, 16), (4, 21), (40, 40), (40, 37)] {
+        for (g, s) in [
+            (4, 1),
+            (4, 5),
+            (4, 8),
+            (4, 11),
+            (4, 16),
+            (4, 21),
+            (40, 40),
+            (40, 37),
+        ] {
             let (h, d) = (2, 64);
             let q = noise((1, g, h, d), 8);
-            let alone = attend(&q, &noise((1, h, s, d), 9), &noise((1, h, s, d), 10), None, 0.125)
-                .unwrap()
-                .unwrap();
+            let alone = attend(
+                &q,
+                &noise((1, h, s, d), 9),
+                &noise((1, h, s, d), 10),
+                None,
+                0.125,
+            )
+            .unwrap()
+            .unwrap();
             for padded in [s + 1, s + 3, s + 8, s + 13] {
                 // The first s keys and values as alone, then noise the mask hides.
                 let widen = |seed: u32, other: u32| {
                     let head = noise((1, h, s, d), seed);
                     let tail = noise((1, h, padded - s, d), other);
-                    Tensor::cat(&[&head, &tail], 2).unwrap().contiguous().unwrap()
+                    Tensor::cat(&[&head, &tail], 2)
+                        .unwrap()
+                        .contiguous()
+                        .unwrap()
                 };
                 let mut mask = vec![0f32; padded];
                 mask[s..].iter_mut().for_each(|m| *m = -f32::MAX);
@@ -502,7 +520,11 @@ mod tests {
                 let got = attend(&q, &widen(9, 11), &widen(10, 12), Some(&pad), 0.125)
                     .unwrap()
                     .unwrap();
-                assert_eq!(max_diff(&got, &alone), 0.0, "{g} queries, {s} keys padded to {padded}");
+                assert_eq!(
+                    max_diff(&got, &alone),
+                    0.0,
+                    "{g} queries, {s} keys padded to {padded}"
+                );
             }
         }
     }

@@ -42,10 +42,12 @@ pub fn run(a: ServeArgs) -> Result<()> {
         None => None,
         Some(n) => Some(NonZeroU32::new(n).context("--req-limit must be at least 1")?),
     };
-    let host: IpAddr = a
-        .host
-        .parse()
-        .with_context(|| format!("--host {}: not an IP address (e.g. 127.0.0.1, ::1, 0.0.0.0)", a.host))?;
+    let host: IpAddr = a.host.parse().with_context(|| {
+        format!(
+            "--host {}: not an IP address (e.g. 127.0.0.1, ::1, 0.0.0.0)",
+            a.host
+        )
+    })?;
     init_logging(a.runtime.quiet);
 
     let device = a.runtime.device.parse::<DeviceSpec>()?;
@@ -108,7 +110,8 @@ pub fn run(a: ServeArgs) -> Result<()> {
             .collect::<Result<Vec<_>>>()?;
         Pool::fixed(&fixed, opts.clone(), batching, Arc::clone(&depth))
     };
-    let summarizer = summary_model.map(|r| Summarizer::spawn(r, opts.clone(), a.summary_model.is_some()));
+    let summarizer =
+        summary_model.map(|r| Summarizer::spawn(r, opts.clone(), a.summary_model.is_some()));
     let app = Arc::new(App {
         pool,
         summarizer,
@@ -131,9 +134,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let addr = SocketAddr::new(host, a.port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr} (is another server using the port? try --port)"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr} (is another server using the port? try --port)")
+        })?;
         let bound = listener.local_addr()?;
         eprintln!("tolk serve: listening on http://{bound}");
         tolk::serve::serve(listener, app).await?;
@@ -165,7 +168,11 @@ fn fixed_model(arg: &str, hub: &HubOptions) -> Result<Fixed> {
 
 /// Request and worker logs on stderr (`RUST_LOG` overrides; `--quiet` keeps warnings only).
 fn init_logging(quiet: bool) {
-    let default = if quiet { "warn" } else { "info,tower_http=warn" };
+    let default = if quiet {
+        "warn"
+    } else {
+        "info,tower_http=warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

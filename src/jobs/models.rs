@@ -153,7 +153,11 @@ impl Models {
 
 /// The model that translates `lang` into English: `model` when one is named for every language,
 /// else the registry's best entry; or why there is none.
-pub fn route(registry: &Registry, model: Option<&str>, lang: &str) -> std::result::Result<Route, String> {
+pub fn route(
+    registry: &Registry,
+    model: Option<&str>,
+    lang: &str,
+) -> std::result::Result<Route, String> {
     if let Some(reference) = model {
         return Ok(Route {
             reference: reference.to_string(),
@@ -201,7 +205,10 @@ pub fn serving(registry: &Registry, lang: &str) -> String {
 
 /// Open the translator of `route` with a job's decoding settings (`--beams` over the route's,
 /// `--max-new-tokens`); the error names the model.
-pub fn open_translator(route: &Route, opts: &ModelOptions) -> std::result::Result<Translator, String> {
+pub fn open_translator(
+    route: &Route,
+    opts: &ModelOptions,
+) -> std::result::Result<Translator, String> {
     let mut translator = Translator::open(&route.reference, &opts.hub, &opts.load)
         .map_err(|e| format!("cannot load model `{}`: {e}", route.reference))?;
     if route.prefix.is_some() {

@@ -18,9 +18,14 @@ pub fn translation_json(result: &Translation, meta: Value) -> Value {
 /// `tolk summarize --format json`: `meta`, then the summary's fields (its text as `summary`).
 pub fn summary_json(summary: &Summary, meta: Value) -> Value {
     let mut obj = object(meta);
-    if let (Some(map), Ok(Value::Object(s))) = (obj.as_object_mut(), serde_json::to_value(summary)) {
+    if let (Some(map), Ok(Value::Object(s))) = (obj.as_object_mut(), serde_json::to_value(summary))
+    {
         for (k, v) in s {
-            let key = if k == "text" { "summary".to_string() } else { k };
+            let key = if k == "text" {
+                "summary".to_string()
+            } else {
+                k
+            };
             map.insert(key, v);
         }
     }

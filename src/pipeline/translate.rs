@@ -336,7 +336,11 @@ impl Translation {
     /// Put the translations of `doc`'s sentences (in order) back in its layout. A sentence
     /// translated to nothing keeps its source text, marked `untranslated`, so no line of the
     /// article goes missing.
-    pub fn assemble(doc: &Document, translations: Vec<String>, counts: TokenCounts) -> Result<Translation> {
+    pub fn assemble(
+        doc: &Document,
+        translations: Vec<String>,
+        counts: TokenCounts,
+    ) -> Result<Translation> {
         let sources: Vec<&str> = doc.sentences().collect();
         if sources.len() != translations.len() {
             return Err(Error::InvalidArgument(format!(

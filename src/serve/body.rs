@@ -61,14 +61,20 @@ impl Fields {
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Invalid request: the request body is over the server's limit of {limit} bytes"),
+                format!(
+                    "Invalid request: the request body is over the server's limit of {limit} bytes"
+                ),
             )
         })?;
         Fields::parse(headers, query, &bytes)
     }
 
     /// [`Fields::read`] on a body already read.
-    pub fn parse(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Fields, ApiError> {
+    pub fn parse(
+        headers: &HeaderMap,
+        query: Option<&str>,
+        body: &[u8],
+    ) -> Result<Fields, ApiError> {
         let mut map = Map::new();
         if let Some(q) = query {
             add_form(&mut map, q.as_bytes(), false);
@@ -83,8 +89,9 @@ impl Fields {
             ))
         })?;
         if is_json(headers) {
-            let value: Value = serde_json::from_str(text)
-                .map_err(|e| ApiError::bad(format!("Invalid request: the body is not valid JSON ({e})")))?;
+            let value: Value = serde_json::from_str(text).map_err(|e| {
+                ApiError::bad(format!("Invalid request: the body is not valid JSON ({e})"))
+            })?;
             let Value::Object(obj) = value else {
                 return Err(ApiError::bad("Invalid JSON format"));
             };
@@ -130,18 +137,30 @@ impl Fields {
             Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
                 "" | "false" | "0" | "no" => Ok(false),
                 "true" | "1" | "yes" => Ok(true),
-                _ => Err(ApiError::bad(format!("Invalid request: {key} must be true or false"))),
+                _ => Err(ApiError::bad(format!(
+                    "Invalid request: {key} must be true or false"
+                ))),
             },
-            Some(_) => Err(ApiError::bad(format!("Invalid request: {key} must be true or false"))),
+            Some(_) => Err(ApiError::bad(format!(
+                "Invalid request: {key} must be true or false"
+            ))),
         }
     }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -181,7 +200,10 @@ mod tests {
 
     fn json_headers() -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         h
     }
 
@@ -197,7 +219,12 @@ mod tests {
 
     #[test]
     fn the_body_wins_over_the_query_and_repeated_form_keys_make_a_list() {
-        let f = Fields::parse(&HeaderMap::new(), Some("source=de&target=en"), b"source=da&q=a&q=b%0D%0Ac").unwrap();
+        let f = Fields::parse(
+            &HeaderMap::new(),
+            Some("source=de&target=en"),
+            b"source=da&q=a&q=b%0D%0Ac",
+        )
+        .unwrap();
         assert_eq!(f.text("source").as_deref(), Some("da"));
         assert_eq!(f.text("target").as_deref(), Some("en"));
         assert_eq!(f.get("q"), Some(&serde_json::json!(["a", "b\nc"])));

@@ -172,7 +172,10 @@ mod tests {
         let gate = Gate::new(Some(Keys::parse("k1")), None);
         assert_eq!(gate.check(None, LOCAL).unwrap_err().message, MISSING_KEY);
         let wrong = gate.check(Some("k2"), LOCAL).unwrap_err();
-        assert_eq!((wrong.status, wrong.message.as_str()), (StatusCode::FORBIDDEN, INVALID_KEY));
+        assert_eq!(
+            (wrong.status, wrong.message.as_str()),
+            (StatusCode::FORBIDDEN, INVALID_KEY)
+        );
         assert!(gate.check(Some("k1"), LOCAL).is_ok());
         assert!(Gate::new(None, None).check(None, LOCAL).is_ok());
     }
@@ -185,15 +188,24 @@ mod tests {
         let over = gate.check(Some("a"), LOCAL).unwrap_err();
         assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(over.message, "Slowdown: 2 per 1 minute");
-        assert!(gate.check(Some("b"), LOCAL).is_ok(), "another key is not held back");
+        assert!(
+            gate.check(Some("b"), LOCAL).is_ok(),
+            "another key is not held back"
+        );
     }
 
     #[test]
     fn a_bearer_header_carries_a_key_too() {
         let mut h = HeaderMap::new();
-        h.insert(axum::http::header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        h.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer s3cret".parse().unwrap(),
+        );
         assert_eq!(request_key(None, &h).as_deref(), Some("s3cret"));
-        assert_eq!(request_key(Some("field".into()), &h).as_deref(), Some("field"));
+        assert_eq!(
+            request_key(Some("field".into()), &h).as_deref(),
+            Some("field")
+        );
         assert_eq!(request_key(Some(String::new()), &HeaderMap::new()), None);
     }
 }

@@ -57,11 +57,15 @@ fn texts(fields: &Fields) -> Result<(Vec<String>, bool), ApiError> {
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
-                _ => Err(ApiError::bad("Invalid request: q must be a text or a list of texts")),
+                _ => Err(ApiError::bad(
+                    "Invalid request: q must be a text or a list of texts",
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|t| (t, true)),
-        Some(_) => Err(ApiError::bad("Invalid request: q must be a text or a list of texts")),
+        Some(_) => Err(ApiError::bad(
+            "Invalid request: q must be a text or a list of texts",
+        )),
     }
 }
 
@@ -160,7 +164,10 @@ pub async fn translate(
             .map_err(|_| ApiError::bad(format!("{source} is not supported")))?;
         if is_html {
             // Every text node of every document goes to the queue at once.
-            let parts: Vec<Vec<String>> = texts.iter().map(|t| html::HtmlDoc::parse(t).texts().to_vec()).collect();
+            let parts: Vec<Vec<String>> = texts
+                .iter()
+                .map(|t| html::HtmlDoc::parse(t).texts().to_vec())
+                .collect();
             let docs: Vec<Document> = parts.iter().flatten().map(|t| segment(t)).collect();
             let done = work::translate_docs(&worker, &docs, app.deadline()).await?;
             let mut done = done.into_iter().map(|t| t.text);
@@ -169,7 +176,9 @@ pub async fn translate(
                 .zip(&parts)
                 .map(|(t, p)| {
                     let these: Vec<String> = done.by_ref().take(p.len()).collect();
-                    html::HtmlDoc::parse(t).render(&these).map_err(ApiError::internal)
+                    html::HtmlDoc::parse(t)
+                        .render(&these)
+                        .map_err(ApiError::internal)
                 })
                 .collect::<Result<_, _>>()?
         } else {
@@ -220,7 +229,9 @@ pub async fn detect(
     let found = app.detect(&texts.join("\n"))?;
     // LibreTranslate's answer when nothing can be told.
     let (lang, confidence) = found.unwrap_or_else(|| (TARGET_LANGUAGE.to_string(), 0.0));
-    Ok(Json(json!([{"confidence": (confidence * 100.0).round(), "language": lang}])))
+    Ok(Json(
+        json!([{"confidence": (confidence * 100.0).round(), "language": lang}]),
+    ))
 }
 
 /// `GET /languages`: what this server translates.

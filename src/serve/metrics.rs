@@ -89,7 +89,11 @@ impl Metrics {
             batch_seconds.clone(),
         );
         let source_tokens = Counter::default();
-        registry.register("source_tokens", "Source tokens encoded", source_tokens.clone());
+        registry.register(
+            "source_tokens",
+            "Source tokens encoded",
+            source_tokens.clone(),
+        );
         let generated_tokens = Counter::default();
         registry.register(
             "generated_tokens",
@@ -157,7 +161,8 @@ impl Metrics {
         self.batch_sentences.observe(r.sentences as f64);
         self.batch_seconds.observe(r.seconds);
         self.source_tokens.inc_by(r.counts.source_tokens as u64);
-        self.generated_tokens.inc_by(r.counts.generated_tokens as u64);
+        self.generated_tokens
+            .inc_by(r.counts.generated_tokens as u64);
         if r.seconds > 0.0 {
             self.tokens_per_second
                 .set(r.counts.generated_tokens as f64 / r.seconds);
@@ -202,13 +207,19 @@ mod tests {
             panicked: false,
         });
         let text = m.render();
-        assert!(text.contains(r#"tolk_requests_total{endpoint="/translate",status="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"tolk_requests_total{endpoint="/translate",status="200"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"tolk_requests_total{endpoint="/translate",status="400"} 1"#));
         assert!(text.contains("tolk_generated_tokens_total 40"));
         assert!(text.contains("tolk_skipped_sentences_total 1"));
         assert!(text.contains("tolk_generated_tokens_per_second 80"));
         assert!(text.contains("tolk_batch_sentences_count 1"));
         assert!(text.contains("tolk_queue_sentences 0"));
-        assert!(text.contains(r#"tolk_request_duration_seconds_count{endpoint="/translate"} 2"#), "{text}");
+        assert!(
+            text.contains(r#"tolk_request_duration_seconds_count{endpoint="/translate"} 2"#),
+            "{text}"
+        );
     }
 }

@@ -80,7 +80,10 @@ impl App {
     pub fn detect(&self, text: &str) -> std::result::Result<Option<(String, f64)>, ApiError> {
         #[cfg(feature = "detect")]
         {
-            Ok(self.detector.detect(text).map(|d| (d.lang.to_string(), d.confidence)))
+            Ok(self
+                .detector
+                .detect(text)
+                .map(|d| (d.lang.to_string(), d.confidence)))
         }
         #[cfg(not(feature = "detect"))]
         {
@@ -105,19 +108,28 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(v1::health))
         .route("/metrics", get(v1::metrics))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), track))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            track,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "Not Found: no such endpoint (see GET /languages, POST /translate, POST /v1/translate)")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "Not Found: no such endpoint (see GET /languages, POST /translate, POST /v1/translate)",
+    )
 }
 
 /// A handler panicked: the client gets a 500 with a message, the server goes on.
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    ApiError::internal("The server hit an internal error while answering this request; it was logged").into_response()
+    ApiError::internal(
+        "The server hit an internal error while answering this request; it was logged",
+    )
+    .into_response()
 }
 
 /// Count and time every request by its route.
@@ -129,8 +141,11 @@ async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
         .unwrap_or_else(|| "other".to_string());
     let started = Instant::now();
     let response = next.run(request).await;
-    app.metrics
-        .request(&endpoint, response.status().as_u16(), started.elapsed().as_secs_f64());
+    app.metrics.request(
+        &endpoint,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 

@@ -58,7 +58,12 @@ pub struct Pool {
 
 impl Pool {
     /// Workers for the `fixed` models (their loading starts now, one thread each).
-    pub fn fixed(fixed: &[Fixed], opts: ModelOptions, batching: BatcherOptions, depth: Arc<Depth>) -> Pool {
+    pub fn fixed(
+        fixed: &[Fixed],
+        opts: ModelOptions,
+        batching: BatcherOptions,
+        depth: Arc<Depth>,
+    ) -> Pool {
         let mut workers: Vec<(String, Arc<Worker>)> = Vec::new();
         let mut by_reference: Vec<Arc<Worker>> = Vec::new();
         for f in fixed {
@@ -87,7 +92,12 @@ impl Pool {
     }
 
     /// Workers started on demand from `registry`.
-    pub fn registry(registry: Registry, opts: ModelOptions, batching: BatcherOptions, depth: Arc<Depth>) -> Pool {
+    pub fn registry(
+        registry: Registry,
+        opts: ModelOptions,
+        batching: BatcherOptions,
+        depth: Arc<Depth>,
+    ) -> Pool {
         Pool {
             source: Source::Registry {
                 registry,
@@ -136,7 +146,10 @@ impl Pool {
                 clock,
             } => {
                 let r = route(registry, None, &lang).map_err(|e| {
-                    Unserved::NoModel(format!("{e} (registry models for it: {})", serving(registry, &lang)))
+                    Unserved::NoModel(format!(
+                        "{e} (registry models for it: {})",
+                        serving(registry, &lang)
+                    ))
                 })?;
                 let now = clock.fetch_add(1, Ordering::Relaxed) + 1;
                 let mut slots = slots.lock().unwrap_or_else(|e| e.into_inner());
@@ -204,7 +217,12 @@ impl Pool {
 }
 
 /// Start the worker of `route`: its model loads on the worker thread.
-fn start(route: &Route, opts: &ModelOptions, batching: &BatcherOptions, depth: &Arc<Depth>) -> Worker {
+fn start(
+    route: &Route,
+    opts: &ModelOptions,
+    batching: &BatcherOptions,
+    depth: &Arc<Depth>,
+) -> Worker {
     let r = route.clone();
     let o = opts.clone();
     let budget = batching.max_batch_tokens;
@@ -218,13 +236,22 @@ fn start(route: &Route, opts: &ModelOptions, batching: &BatcherOptions, depth: &
     };
     let name = format!("tolk-model-{}", short_name(&route.reference));
     Worker {
-        batcher: Arc::new(Batcher::spawn(&name, make, batching.clone(), Arc::clone(depth))),
+        batcher: Arc::new(Batcher::spawn(
+            &name,
+            make,
+            batching.clone(),
+            Arc::clone(depth),
+        )),
         reference: route.reference.clone(),
     }
 }
 
 fn short_name(reference: &str) -> String {
-    let last = reference.trim_end_matches('/').rsplit('/').next().unwrap_or(reference);
+    let last = reference
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(reference);
     last.chars().take(24).collect()
 }
 

@@ -299,10 +299,7 @@ fn serve<E: Engine + Sync>(
     loop {
         let mut state = shared.lock();
         while state.items.is_empty() && pending.is_empty() && !state.closed {
-            state = shared
-                .ready
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
+            state = shared.ready.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         if state.items.is_empty() && pending.is_empty() {
             return Exit::Drained;
@@ -364,7 +361,13 @@ fn serve<E: Engine + Sync>(
                 (out.into_iter().map(Ok).collect(), counts, false)
             }
             Ok(Ok(out)) => (
-                vec![Err(format!("the model returned {} translations for {n} sentences", out.len())); n],
+                vec![
+                    Err(format!(
+                        "the model returned {} translations for {n} sentences",
+                        out.len()
+                    ));
+                    n
+                ],
                 TokenCounts::default(),
                 false,
             ),
@@ -419,7 +422,9 @@ fn take_batch(
         }
         if item.deadline <= now {
             if let Some((item, _)) = pending.pop_front() {
-                let _ = item.reply.send(Err("the request's deadline passed before its turn".into()));
+                let _ = item
+                    .reply
+                    .send(Err("the request's deadline passed before its turn".into()));
             }
             skipped += 1;
             continue;

@@ -77,7 +77,11 @@ impl Summarizer {
     }
 
     /// Queue a summary of `text`; the receiver gets it (or why not).
-    pub fn submit(&self, text: String, opts: SummaryOptions) -> Result<oneshot::Receiver<Result<Written, String>>, String> {
+    pub fn submit(
+        &self,
+        text: String,
+        opts: SummaryOptions,
+    ) -> Result<oneshot::Receiver<Result<Written, String>>, String> {
         let (reply, rx) = oneshot::channel();
         let jobs = lock(&self.jobs);
         let sent = jobs
@@ -106,7 +110,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn open(reference: &str, opts: &ModelOptions) -> Result<Box<dyn SummaryModel>, String> {
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        summarize::open(reference, &opts.hub, &opts.device, &opts.load, &opts.summary)
+        summarize::open(
+            reference,
+            &opts.hub,
+            &opts.device,
+            &opts.load,
+            &opts.summary,
+        )
     }));
     match opened {
         Ok(Ok(m)) => Ok(m),
@@ -115,7 +125,13 @@ fn open(reference: &str, opts: &ModelOptions) -> Result<Box<dyn SummaryModel>, S
     }
 }
 
-fn work(reference: &str, opts: &ModelOptions, eager: bool, rx: &mpsc::Receiver<Job>, state: &Mutex<WorkerState>) {
+fn work(
+    reference: &str,
+    opts: &ModelOptions,
+    eager: bool,
+    rx: &mpsc::Receiver<Job>,
+    state: &Mutex<WorkerState>,
+) {
     let load = |model: &mut Option<Box<dyn SummaryModel>>| -> Result<(), String> {
         if model.is_some() {
             return Ok(());
@@ -151,7 +167,11 @@ fn work(reference: &str, opts: &ModelOptions, eager: bool, rx: &mpsc::Receiver<J
             let _ = job.reply.send(Err(e));
             continue;
         }
-        let load_seconds = if was_loaded { 0.0 } else { loading.elapsed().as_secs_f64() };
+        let load_seconds = if was_loaded {
+            0.0
+        } else {
+            loading.elapsed().as_secs_f64()
+        };
         let Some(m) = model.as_deref() else { continue };
         let started = Instant::now();
         // Not on a worker of the matrix pool: this thread waits for jobs, and a pool worker

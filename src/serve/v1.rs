@@ -59,15 +59,30 @@ fn source_of(app: &App, fields: &Fields, text: &str) -> Result<String, ApiError>
 }
 
 /// Translate `text` from `source`, with the reference of the model used and the seconds taken.
-async fn translate_text(app: &App, text: &str, source: &str, lines: bool) -> Result<(Translation, String, f64), ApiError> {
-    let doc = if lines { segment_lines(text) } else { segment(text) };
-    let worker = app.pool.worker(source).map_err(|super::pool::Unserved::NoModel(why)| {
-        ApiError::bad(format!("{source} is not supported: {why}"))
-    })?;
+async fn translate_text(
+    app: &App,
+    text: &str,
+    source: &str,
+    lines: bool,
+) -> Result<(Translation, String, f64), ApiError> {
+    let doc = if lines {
+        segment_lines(text)
+    } else {
+        segment(text)
+    };
+    let worker = app
+        .pool
+        .worker(source)
+        .map_err(|super::pool::Unserved::NoModel(why)| {
+            ApiError::bad(format!("{source} is not supported: {why}"))
+        })?;
     let started = Instant::now();
-    let mut done = work::translate_docs(&worker, std::slice::from_ref(&doc), app.deadline()).await?;
+    let mut done =
+        work::translate_docs(&worker, std::slice::from_ref(&doc), app.deadline()).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let translation = done.pop().ok_or_else(|| ApiError::internal("no translation came back"))?;
+    let translation = done
+        .pop()
+        .ok_or_else(|| ApiError::internal("no translation came back"))?;
     Ok((translation, worker.reference.clone(), seconds))
 }
 
@@ -77,7 +92,11 @@ fn bound(fields: &Fields) -> Result<Bound, ApiError> {
     Bound::from_flags(sentences, words).map_err(|e| ApiError::bad(format!("Invalid request: {e}")))
 }
 
-async fn summarize_text(app: &App, text: String, opts: SummaryOptions) -> Result<Written, ApiError> {
+async fn summarize_text(
+    app: &App,
+    text: String,
+    opts: SummaryOptions,
+) -> Result<Written, ApiError> {
     let Some(summarizer) = &app.summarizer else {
         return Err(ApiError::bad(
             "this server writes no summaries (it was started with --no-summary)",
@@ -86,7 +105,9 @@ async fn summarize_text(app: &App, text: String, opts: SummaryOptions) -> Result
     let rx = summarizer.submit(text, opts).map_err(ApiError::internal)?;
     match tokio::time::timeout_at(tokio::time::Instant::from_std(app.deadline()), rx).await {
         Err(_) => Err(work::timed_out()),
-        Ok(Err(_)) => Err(ApiError::internal("the summarizer stopped before answering")),
+        Ok(Err(_)) => Err(ApiError::internal(
+            "the summarizer stopped before answering",
+        )),
         Ok(Ok(Err(message))) => Err(ApiError::internal(message)),
         Ok(Ok(Ok(written))) => Ok(written),
     }
@@ -131,7 +152,10 @@ pub async fn summarize(
         headline: fields.flag("headline")?,
     };
     let w = summarize_text(&app, text, opts).await?;
-    app.metrics.tokens(w.summary.counts.source_tokens, w.summary.counts.generated_tokens);
+    app.metrics.tokens(
+        w.summary.counts.source_tokens,
+        w.summary.counts.generated_tokens,
+    );
     let meta = json!({
         "model": w.model,
         "load_seconds": w.load_seconds,
@@ -155,12 +179,18 @@ pub async fn brief(
         headline: fields.flag("headline")?,
     };
     if app.summarizer.is_none() {
-        return Err(ApiError::bad("this server writes no summaries (it was started with --no-summary)"));
+        return Err(ApiError::bad(
+            "this server writes no summaries (it was started with --no-summary)",
+        ));
     }
     let source = source_of(&app, &fields, &text)?;
-    let (translation, model, translate_seconds) = translate_text(&app, &text, &source, false).await?;
+    let (translation, model, translate_seconds) =
+        translate_text(&app, &text, &source, false).await?;
     let w = summarize_text(&app, translation.text.clone(), opts).await?;
-    app.metrics.tokens(w.summary.counts.source_tokens, w.summary.counts.generated_tokens);
+    app.metrics.tokens(
+        w.summary.counts.source_tokens,
+        w.summary.counts.generated_tokens,
+    );
     let meta = json!({
         "models": {"translate": model, "summarize": w.model},
         "source": source,
@@ -185,7 +215,8 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
     let mut models = Vec::new();
     for (lang, w) in app.pool.workers() {
         let (state, error) = state_name(&w.batcher.state());
-        models.push(json!({"language": lang, "model": w.reference, "state": state, "error": error}));
+        models
+            .push(json!({"language": lang, "model": w.reference, "state": state, "error": error}));
     }
     let summarizer = app.summarizer.as_ref().map(|s| {
         let (state, error) = state_name(&s.state());
@@ -193,7 +224,9 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
     });
     let summarizer_state = app.summarizer.as_ref().map(|s| s.state());
     let (status, code) = match (app.pool.readiness(), &summarizer_state) {
-        (Err(_), _) | (_, Some(WorkerState::Failed(_))) => ("failed", StatusCode::SERVICE_UNAVAILABLE),
+        (Err(_), _) | (_, Some(WorkerState::Failed(_))) => {
+            ("failed", StatusCode::SERVICE_UNAVAILABLE)
+        }
         (Ok(true), None | Some(WorkerState::Ready)) => ("ready", StatusCode::OK),
         _ => ("loading", StatusCode::SERVICE_UNAVAILABLE),
     };
@@ -210,7 +243,10 @@ pub async fn health(State(app): State<Arc<App>>) -> Response {
 /// `GET /metrics`.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.metrics.render(),
     )
         .into_response()

@@ -14,17 +14,31 @@ use super::pool::Worker;
 use super::queue::SubmitError;
 
 /// Translate `docs` on `worker` by `deadline`; one translation per document, in order.
-pub async fn translate_docs(worker: &Worker, docs: &[Document], deadline: Instant) -> Result<Vec<Translation>, ApiError> {
-    let sentences: Vec<String> = docs.iter().flat_map(|d| d.sentences().map(str::to_string)).collect();
+pub async fn translate_docs(
+    worker: &Worker,
+    docs: &[Document],
+    deadline: Instant,
+) -> Result<Vec<Translation>, ApiError> {
+    let sentences: Vec<String> = docs
+        .iter()
+        .flat_map(|d| d.sentences().map(str::to_string))
+        .collect();
     let mut answers = Vec::with_capacity(sentences.len());
     if !sentences.is_empty() {
-        let receivers = worker.batcher.submit(sentences, deadline).map_err(submit_error)?;
+        let receivers = worker
+            .batcher
+            .submit(sentences, deadline)
+            .map_err(submit_error)?;
         let until = tokio::time::Instant::from_std(deadline);
         for rx in receivers {
             // Leaving early (deadline, client gone) drops the rest: they are withdrawn unrun.
             match tokio::time::timeout_at(until, rx).await {
                 Err(_) => return Err(timed_out()),
-                Ok(Err(_)) => return Err(ApiError::internal("the model worker stopped before answering")),
+                Ok(Err(_)) => {
+                    return Err(ApiError::internal(
+                        "the model worker stopped before answering",
+                    ))
+                }
                 Ok(Ok(Err(message))) => return Err(ApiError::internal(message)),
                 Ok(Ok(Ok(answer))) => answers.push(answer),
             }

@@ -78,12 +78,21 @@ fn answers(rxs: Vec<oneshot::Receiver<Answer>>) -> Vec<Result<String, String>> {
 #[test]
 fn sentences_of_different_requests_share_one_batch() {
     let (b, go, batches) = gated(1000, 100);
-    let a = b.submit(vec!["en to".into(), "tre".into()], later()).unwrap();
+    let a = b
+        .submit(vec!["en to".into(), "tre".into()], later())
+        .unwrap();
     let c = b.submit(vec!["fire fem seks".into()], later()).unwrap();
     go.send(()).unwrap();
-    assert_eq!(answers(a), vec![Ok("EN TO".to_string()), Ok("TRE".to_string())]);
+    assert_eq!(
+        answers(a),
+        vec![Ok("EN TO".to_string()), Ok("TRE".to_string())]
+    );
     assert_eq!(answers(c), vec![Ok("FIRE FEM SEKS".to_string())]);
-    assert_eq!(batches.recv().unwrap().len(), 3, "one batch for both requests");
+    assert_eq!(
+        batches.recv().unwrap().len(),
+        3,
+        "one batch for both requests"
+    );
     b.shutdown();
 }
 
@@ -97,12 +106,22 @@ fn the_worker_waits_briefly_for_a_batch_to_fill_and_not_when_it_is_full() {
     let second = b.submit(vec!["b".into()], later()).unwrap();
     assert_eq!(answers(first), vec![Ok("A".to_string())]);
     assert_eq!(answers(second), vec![Ok("B".to_string())]);
-    assert_eq!(batches.recv().unwrap().len(), 2, "the second arrived within the wait");
+    assert_eq!(
+        batches.recv().unwrap().len(),
+        2,
+        "the second arrived within the wait"
+    );
     // Sentences that fill the budget (2 tokens each, 6 in all) start at once.
     let started = Instant::now();
-    let full = b.submit(vec!["c".into(), "d".into(), "e".into()], later()).unwrap();
+    let full = b
+        .submit(vec!["c".into(), "d".into(), "e".into()], later())
+        .unwrap();
     assert_eq!(answers(full).len(), 3);
-    assert!(started.elapsed() < Duration::from_millis(250), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(batches.recv().unwrap().len(), 3);
     b.shutdown();
 }
@@ -131,9 +150,15 @@ fn withdrawn_and_expired_sentences_cost_nothing() {
     let kept = b.submit(vec!["kept".into()], later()).unwrap();
     go.send(()).unwrap();
     assert_eq!(answers(kept), vec![Ok("KEPT".to_string())]);
-    assert!(answers(expired)[0].as_ref().unwrap_err().contains("deadline"));
+    assert!(answers(expired)[0]
+        .as_ref()
+        .unwrap_err()
+        .contains("deadline"));
     b.shutdown();
-    assert_eq!(batches.try_iter().collect::<Vec<_>>(), vec![vec!["kept".to_string()]]);
+    assert_eq!(
+        batches.try_iter().collect::<Vec<_>>(),
+        vec![vec!["kept".to_string()]]
+    );
     assert_eq!(b.shared.depth.current(), 0, "every reservation released");
 }
 
@@ -146,9 +171,16 @@ fn a_panic_fails_its_batch_only_and_the_worker_is_restarted() {
     assert_eq!(batches.recv().unwrap(), vec!["boom".to_string()]);
     let waiting = b.submit(vec!["queued".into()], later()).unwrap();
     let bad = answers(bad);
-    assert!(bad[0].as_ref().unwrap_err().contains("restarted"), "{bad:?}");
+    assert!(
+        bad[0].as_ref().unwrap_err().contains("restarted"),
+        "{bad:?}"
+    );
     go.send(()).unwrap(); // the second build of the engine
-    assert_eq!(answers(waiting), vec![Ok("QUEUED".to_string())], "nothing waiting is lost");
+    assert_eq!(
+        answers(waiting),
+        vec![Ok("QUEUED".to_string())],
+        "nothing waiting is lost"
+    );
     let err = answers(b.submit(vec!["fail".into()], later()).unwrap());
     assert_eq!(err, vec![Err("the model failed".to_string())]);
     let ok = answers(b.submit(vec!["after".into()], later()).unwrap());
@@ -202,8 +234,14 @@ fn closing_finishes_what_was_accepted() {
     let (b, go, _batches) = gated(1000, 100);
     let rx = b.submit(vec!["one".into(), "two".into()], later()).unwrap();
     b.close();
-    assert_eq!(b.submit(vec!["three".into()], later()).unwrap_err(), SubmitError::Closed);
+    assert_eq!(
+        b.submit(vec!["three".into()], later()).unwrap_err(),
+        SubmitError::Closed
+    );
     go.send(()).unwrap();
     b.shutdown();
-    assert_eq!(answers(rx), vec![Ok("ONE".to_string()), Ok("TWO".to_string())]);
+    assert_eq!(
+        answers(rx),
+        vec![Ok("ONE".to_string()), Ok("TWO".to_string())]
+    );
 }
