@@ -288,7 +288,7 @@ enum Exit {
     Panicked,
 }
 
-/// The worker loop: wait for sentences, run the oldest that fit one budget, answer, repeat.
+/// The worker loop: wait for sentences, run one budget of them ([`take_batch`]), answer, repeat.
 fn serve<E: Engine + Sync>(
     shared: &Shared,
     engine: &E,
@@ -401,8 +401,12 @@ fn serve<E: Engine + Sync>(
     }
 }
 
-/// The oldest live sentences that fit one budget (at least one), and how many were dropped
-/// because nobody waits for them any more or their deadline passed.
+/// One budget's worth of live sentences (at least one), and how many were dropped because
+/// nobody waits for them any more or their deadline passed.
+///
+/// The oldest sentence always goes in, so none waits behind newer ones for ever; the rest of the
+/// batch is filled with the waiting sentences closest to its length (the older first among
+/// equals), so one long sentence does not set the padded width of many short ones.
 fn take_batch(
     pending: &mut VecDeque<(Item, usize)>,
     rows: usize,
@@ -411,30 +415,37 @@ fn take_batch(
     let now = Instant::now();
     let budget = opts.max_batch_tokens.max(1);
     let rows = rows.max(1);
-    let mut batch = Vec::new();
-    let mut longest = 0;
     let mut skipped = 0;
-    while let Some((item, tokens)) = pending.front() {
+    for (item, tokens) in std::mem::take(pending) {
         if item.reply.is_closed() {
-            pending.pop_front();
             skipped += 1;
-            continue;
-        }
-        if item.deadline <= now {
-            if let Some((item, _)) = pending.pop_front() {
-                let _ = item
-                    .reply
-                    .send(Err("the request's deadline passed before its turn".into()));
-            }
+        } else if item.deadline <= now {
+            let _ = item
+                .reply
+                .send(Err("the request's deadline passed before its turn".into()));
             skipped += 1;
-            continue;
+        } else {
+            pending.push_back((item, tokens));
         }
-        let wider = longest.max(*tokens);
-        if !batch.is_empty() && wider * (batch.len() + 1) * rows > budget {
-            break;
+    }
+    let Some(&(_, first)) = pending.front() else {
+        return (Vec::new(), skipped);
+    };
+    let mut order: Vec<usize> = (1..pending.len()).collect();
+    order.sort_by_key(|&i| (pending[i].1.abs_diff(first), i));
+    let mut chosen = vec![0];
+    let mut longest = first;
+    for i in order {
+        let wider = longest.max(pending[i].1);
+        if wider * (chosen.len() + 1) * rows <= budget {
+            longest = wider;
+            chosen.push(i);
         }
-        longest = wider;
-        if let Some((item, _)) = pending.pop_front() {
+    }
+    chosen.sort_unstable();
+    let mut batch = Vec::with_capacity(chosen.len());
+    for (taken, i) in chosen.into_iter().enumerate() {
+        if let Some((item, _)) = pending.remove(i - taken) {
             batch.push(item);
         }
     }

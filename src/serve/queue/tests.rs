@@ -245,3 +245,21 @@ fn closing_finishes_what_was_accepted() {
         vec![Ok("ONE".to_string()), Ok("TWO".to_string())]
     );
 }
+
+#[test]
+fn a_long_sentence_does_not_set_the_width_of_short_ones() {
+    // Budget 12: the three 2-token sentences fit together (2 x 3); next to the 11-token one,
+    // none fits. The oldest goes first, filled with the lengths closest to its own.
+    let (b, go, batches) = gated(12, 100);
+    let long = "w w w w w w w w w w".to_string();
+    let texts: Vec<String> = vec!["a".into(), long.clone(), "b".into(), "c".into()];
+    let rx = b.submit(texts, later()).unwrap();
+    go.send(()).unwrap();
+    assert_eq!(answers(rx).len(), 4);
+    b.shutdown();
+    let seen: Vec<Vec<String>> = batches.try_iter().collect();
+    assert_eq!(
+        seen,
+        vec![vec!["a".to_string(), "b".into(), "c".into()], vec![long]]
+    );
+}
