@@ -37,6 +37,17 @@ def pct(values, p):
     return s[k]
 
 
+def batch_totals(url):
+    """(batches, sentences) the server has run so far, from /metrics."""
+    with urllib.request.urlopen(url + "/metrics") as r:
+        metrics = r.read().decode()
+    count = re.search(r"^tolk_batch_sentences_count (\d+)", metrics, re.M)
+    total = re.search(r"^tolk_batch_sentences_sum ([\d.]+)", metrics, re.M)
+    if not count or not total:
+        sys.exit("FAIL: /metrics has no tolk_batch_sentences histogram")
+    return int(count.group(1)), float(total.group(1))
+
+
 def one_process_each(tolk, model, sentences):
     outputs, latencies = [], []
     started = time.perf_counter()
@@ -139,18 +150,17 @@ def main():
         print("tolk serve, 1 client ...", file=sys.stderr)
         lat, st, wrong1, secs = drive(url, a.source, sentences, expected, 1, len(sentences))
         rows.append(row("`tolk serve`, 1 client (no batching across requests)", len(sentences), secs, lat, st, wrong1))
+        before = batch_totals(url)
         n = a.clients * a.requests
         print(f"tolk serve, {a.clients} clients x {a.requests} requests ...", file=sys.stderr)
         lat, st, wrong, secs = drive(url, a.source, sentences, expected, a.clients, a.requests)
         rows.append(row(f"`tolk serve`, {a.clients} concurrent clients", n, secs, lat, st, wrong))
-        with urllib.request.urlopen(url + "/metrics") as r:
-            metrics = r.read().decode()
+        after = batch_totals(url)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=120)
-    batch_count = re.search(r"^tolk_batch_sentences_count (\d+)", metrics, re.M)
-    batch_sum = re.search(r"^tolk_batch_sentences_sum ([\d.]+)", metrics, re.M)
-    mean_batch = float(batch_sum.group(1)) / max(1, int(batch_count.group(1))) if batch_count else None
+    # Mean model batch of the concurrent pass alone (the 1-client pass runs batches of one).
+    mean_batch = (after[1] - before[1]) / max(1, after[0] - before[0])
     speedup = rows[2]["requests_per_s"] / rows[0]["requests_per_s"]
     record = {"model": a.model, "input": a.input, "sentences": len(sentences), "rows": rows,
               "speedup_vs_one_process_each": round(speedup, 2),
