@@ -179,7 +179,7 @@ pub(super) unsafe fn tile_q8q8<const R: usize>(t: &super::int8::Tile<'_>) {
     use super::int8::QUAD;
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_si256(); 2]; R];
-    let (a, a_abs) = (t.a.as_ptr(), t.a_abs.as_ptr());
+    let (a, a_abs) = (t.a.as_ptr(), t.a_aux.as_ptr());
     let w = t.quads.as_ptr() as *const __m256i;
     for q in 0..t.quads.len() {
         let w0 = _mm256_load_si256(w.add(2 * q));
@@ -194,28 +194,36 @@ pub(super) unsafe fn tile_q8q8<const R: usize>(t: &super::int8::Tile<'_>) {
             acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(p1, ones));
         }
     }
+    for (r, acc) in acc.iter().enumerate() {
+        q8_finish_row(t, r, acc);
+    }
+}
+
+/// Row `r` of an int8 × int8 tile from its exact 32-bit sums (`acc`: columns 0..8, 8..16):
+/// scaled, biased, activated and stored. Shared by the AVX2 and VNNI tiles so that equal sums
+/// give equal bits.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn q8_finish_row(t: &super::int8::Tile<'_>, r: usize, acc: &[__m256i; 2]) {
     let e = &t.epilogue;
     let s0 = _mm256_loadu_ps(e.col_scales.as_ptr());
     let s1 = _mm256_loadu_ps(e.col_scales.as_ptr().add(8));
-    let full = t.cols == NR;
-    for (r, acc) in acc.iter().enumerate() {
-        let rs = _mm256_set1_ps(t.row_scales[r]);
-        let mut v = [
-            _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[0]), rs), s0),
-            _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[1]), rs), s1),
-        ];
-        if let Some(b) = e.bias {
-            v[0] = _mm256_add_ps(v[0], _mm256_loadu_ps(b.as_ptr()));
-            v[1] = _mm256_add_ps(v[1], _mm256_loadu_ps(b.as_ptr().add(8)));
-        }
-        if let Some(act) = e.act {
-            for v in &mut v {
-                *v = match act {
-                    Act::Silu => silu8(*v),
-                    Act::Relu => _mm256_max_ps(*v, _mm256_setzero_ps()),
-                };
-            }
-        }
-        store_row(t.c.add(r * t.ldc), t.cols, full, &v);
+    let rs = _mm256_set1_ps(t.row_scales[r]);
+    let mut v = [
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[0]), rs), s0),
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[1]), rs), s1),
+    ];
+    if let Some(b) = e.bias {
+        v[0] = _mm256_add_ps(v[0], _mm256_loadu_ps(b.as_ptr()));
+        v[1] = _mm256_add_ps(v[1], _mm256_loadu_ps(b.as_ptr().add(8)));
     }
+    if let Some(act) = e.act {
+        for v in &mut v {
+            *v = match act {
+                Act::Silu => silu8(*v),
+                Act::Relu => _mm256_max_ps(*v, _mm256_setzero_ps()),
+            };
+        }
+    }
+    store_row(t.c.add(r * t.ldc), t.cols, t.cols == NR, &v);
 }

@@ -280,7 +280,17 @@ impl PackedMatrix {
         let simd = simd();
         let dst = OutPtr(out.as_mut_ptr().cast::<f32>());
         if let Panels::RowInt8(w) = &self.panels {
-            int8::matmul(w, self.bias.as_deref(), self.act, n, k, x, m, dst, simd);
+            int8::matmul(
+                w,
+                self.bias.as_deref(),
+                self.act,
+                n,
+                k,
+                x,
+                m,
+                dst,
+                int8::Kernel::best(simd),
+            );
             // SAFETY: as below: the tiles wrote all m × n values.
             return unsafe { assume_init(out) };
         }
@@ -497,6 +507,8 @@ fn simd() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod int8;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 mod stored;
 
 pub use stored::Kind as StoredKind;

@@ -73,6 +73,7 @@ impl PackedMatrix {
             (Kind::Int8Rows, &[a, b]) => Panels::RowInt8(RowPanels {
                 quads: buf::<Quad>(bytes, a, panels.checked_mul(k.div_ceil(QUAD))?)?,
                 scales: buf::<f32>(bytes, b, panels.checked_mul(NR)?)?,
+                col_sums: Default::default(),
             }),
             _ => return None,
         };
