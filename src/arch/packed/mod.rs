@@ -507,9 +507,9 @@ fn simd() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod int8;
+mod stored;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
-mod stored;
 
 pub use stored::Kind as StoredKind;
 

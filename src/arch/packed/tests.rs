@@ -278,7 +278,13 @@ fn int8_rows_portable_and_vector_tiles_agree() {
     .into_iter()
     .chain(simd().then_some(int8::Kernel::Avx2))
     .collect();
-    for (m, k, n) in [(4, 100, 16), (1, 7, 3), (17, 64, 37), (33, 130, 50), (40, 512, 16)] {
+    for (m, k, n) in [
+        (4, 100, 16),
+        (1, 7, 3),
+        (17, 64, 37),
+        (33, 130, 50),
+        (40, 512, 16),
+    ] {
         let mut x = data(m * k, 28);
         x[..k].fill(0.0);
         if m > 1 {
@@ -314,7 +320,11 @@ fn int8_rows_portable_and_vector_tiles_agree() {
                 .collect();
             // The vector SiLU is within 2 ulp of the portable one, so with SiLU only the vector
             // kernels are compared with each other; the integer sums are equal everywhere.
-            let base = if act == Some(Act::Silu) { outs.len() - 1 } else { 0 };
+            let base = if act == Some(Act::Silu) {
+                outs.len() - 1
+            } else {
+                0
+            };
             for (kernel, out) in kernels.iter().zip(&outs) {
                 assert!(out.iter().all(|v| v.is_finite()), "{kernel:?} {m}×{k}×{n}");
                 if *kernel != int8::Kernel::Portable || base == 0 {
