@@ -48,12 +48,12 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
     /// Device: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, value_parser = device_arg, default_value = "cpu")]
     pub device: String,
     /// Compute dtype: auto, f32, f16 or bf16, or int8 (linear layers as int8 products:
     /// CTranslate2 int8 weights kept as stored, float weights quantized to Q8_0 at load). auto:
     /// int8 for models stored in int8 (CTranslate2/Argos int8 packages) on the CPU, else f32.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, value_parser = dtype_arg, default_value = "auto")]
     pub dtype: String,
     /// CPU threads for matrix products (default: all cores).
     #[arg(long)]
@@ -74,16 +74,16 @@ pub struct TranslateArgs {
     #[arg(long)]
     pub lines: bool,
     /// Beam size (default: the model's generation config).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub beams: Option<usize>,
     /// Longest translation of one sentence, in tokens (default: the model's max_length).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// Shortest translation of one sentence, in tokens.
     #[arg(long)]
     pub min_new_tokens: Option<usize>,
     /// Padded source tokens × beams per batch; sentences are grouped by length up to this budget.
-    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
+    #[arg(long, value_parser = at_least_one, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -148,13 +148,13 @@ pub struct SummaryArgs {
     #[command(flatten)]
     pub bound: BoundArgs,
     /// Beam size for seq2seq summarizers (default: the model's; chat models decode greedily).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub beams: Option<usize>,
     /// Shortest summary, in tokens.
     #[arg(long)]
     pub min_new_tokens: Option<usize>,
     /// Longest summary, in tokens (default: from the bound).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
@@ -179,17 +179,23 @@ pub struct SummarizeArgs {
 pub struct BriefArgs {
     /// Input file (foreign-language article); `-` or nothing reads standard input.
     pub input: Option<PathBuf>,
-    /// Translation model: a Hub repo id, a folder, or an Argos package.
-    #[arg(long, default_value = "Helsinki-NLP/opus-mt-da-en")]
+    /// Translation model: a Hub repo id, a folder, or an Argos package (`--model`, as in
+    /// `tolk translate` and `tolk batch`; `--translate-model` is accepted too).
+    #[arg(
+        long = "model",
+        short = 'm',
+        alias = "translate-model",
+        default_value = "Helsinki-NLP/opus-mt-da-en"
+    )]
     pub translate_model: String,
     /// Summarizer, as `tolk summarize --model`.
     #[arg(long, default_value = crate::cli::DEFAULT_SUMMARY_MODEL)]
     pub summary_model: String,
     /// Beam size for translation (default: the translation model's).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub translate_beams: Option<usize>,
     /// Padded source tokens × beams per translation batch.
-    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
+    #[arg(long, value_parser = at_least_one, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     #[command(flatten)]
     pub summary: SummaryArgs,
@@ -260,16 +266,16 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub bound: BoundArgs,
     /// Beam size for translation (default: the registry's, else the model's).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub beams: Option<usize>,
     /// Longest translation of one sentence, in tokens (default: the model's max_length).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// Padded source tokens × beams per batch; sentences of many documents share the batches.
-    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
+    #[arg(long, value_parser = at_least_one, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Documents whose sentences are batched together (more: fuller batches, later first output).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_parser = at_least_one, default_value_t = 64)]
     pub window_docs: usize,
     /// Remove failed records from the output first and try them again.
     #[arg(long)]
@@ -345,36 +351,88 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
     /// Most characters one text may have (LibreTranslate's --char-limit).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub char_limit: Option<usize>,
     /// Requests a minute each key (or client address, without keys) may make.
     #[arg(long)]
     pub req_limit: Option<u32>,
     /// Most sentences waiting for the models at once; over it, requests get 429 at once.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, value_parser = at_least_one, default_value_t = 4096)]
     pub max_queue: usize,
     /// Seconds a request may wait for its answer before it gets 503.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, value_parser = positive_seconds, default_value_t = 60.0)]
     pub timeout: f64,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
     /// Padded source tokens x beams per model batch.
-    #[arg(long, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
+    #[arg(long, value_parser = at_least_one, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]
     pub batch_tokens: usize,
     /// Milliseconds a model worker that finds too few sentences to fill a batch waits for more
     /// before it starts (0: start at once).
     #[arg(long, default_value_t = 5)]
     pub batch_wait_ms: u64,
     /// Beam size for translation (default: the registry entry's, else the model's).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub beams: Option<usize>,
     /// Longest translation of one sentence, in tokens.
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub max_new_tokens: Option<usize>,
     /// Translation models kept loaded at once (registry mode).
     #[arg(long, default_value_t = 4)]
     pub max_loaded_models: usize,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// A count that must be at least 1 (a usage error otherwise, exit 2).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// A positive, finite number of seconds.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        Ok(_) => Err("must be a positive number of seconds".into()),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+/// `--device`, checked when the flags are read.
+fn device_arg(s: &str) -> Result<String, String> {
+    s.parse::<tolk::device::DeviceSpec>()
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// `--dtype`, checked when the flags are read.
+fn dtype_arg(s: &str) -> Result<String, String> {
+    tolk::device::parse_precision(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_are_refused_by_the_parser() {
+        assert!(at_least_one("0").is_err());
+        assert!(at_least_one("x").is_err());
+        assert_eq!(at_least_one(" 3"), Ok(3));
+        assert!(positive_seconds("0").is_err());
+        assert!(positive_seconds("inf").is_err());
+        assert!(positive_seconds("NaN").is_err());
+        assert_eq!(positive_seconds("1.5"), Ok(1.5));
+        assert!(device_arg("tpu").is_err());
+        assert_eq!(device_arg("cuda:1").as_deref(), Ok("cuda:1"));
+        assert!(dtype_arg("int4").is_err());
+        assert_eq!(dtype_arg("bf16").as_deref(), Ok("bf16"));
+    }
 }

@@ -21,15 +21,6 @@ use super::set_threads;
 
 pub fn run(a: BatchArgs) -> Result<()> {
     set_threads(a.runtime.threads);
-    if a.batch_tokens == 0 {
-        anyhow::bail!("--batch-tokens must be at least 1");
-    }
-    if a.beams == Some(0) {
-        anyhow::bail!("--beams must be at least 1");
-    }
-    if a.window_docs == 0 {
-        anyhow::bail!("--window-docs must be at least 1");
-    }
     let bound = Bound::from_flags(a.bound.sentences, a.bound.words)?;
     let device = a.runtime.device.parse::<DeviceSpec>()?;
     let precision = parse_precision(&a.runtime.dtype)?;

@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
 use tolk::jobs::models::{default_summarizer, ModelOptions};
@@ -23,21 +23,6 @@ use tolk::serve::{App, Limits};
 use super::args::ServeArgs;
 
 pub fn run(a: ServeArgs) -> Result<()> {
-    if a.batch_tokens == 0 {
-        bail!("--batch-tokens must be at least 1");
-    }
-    if a.beams == Some(0) {
-        bail!("--beams must be at least 1");
-    }
-    if a.max_queue == 0 {
-        bail!("--max-queue must be at least 1");
-    }
-    if !(a.timeout.is_finite() && a.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
-    }
-    if a.char_limit == Some(0) {
-        bail!("--char-limit must be at least 1");
-    }
     let req_limit = match a.req_limit {
         None => None,
         Some(n) => Some(NonZeroU32::new(n).context("--req-limit must be at least 1")?),

@@ -30,12 +30,6 @@ struct Prepared {
 fn prepare(s: &SummaryArgs, r: &RuntimeArgs) -> Result<Prepared> {
     set_threads(r.threads);
     let bound = Bound::from_flags(s.bound.sentences, s.bound.words)?;
-    if s.beams == Some(0) {
-        anyhow::bail!("--beams must be at least 1");
-    }
-    if s.max_new_tokens == Some(0) {
-        anyhow::bail!("--max-new-tokens must be at least 1");
-    }
     let device = r.device.parse::<DeviceSpec>()?;
     let precision = parse_precision(&r.dtype)?;
     let mut hub = HubOptions::from_env()?;
@@ -147,12 +141,6 @@ pub fn run_summarize(a: SummarizeArgs) -> Result<()> {
 
 pub fn run_brief(a: BriefArgs) -> Result<()> {
     let p = prepare(&a.summary, &a.runtime)?;
-    if a.batch_tokens == 0 {
-        anyhow::bail!("--batch-tokens must be at least 1");
-    }
-    if a.translate_beams == Some(0) {
-        anyhow::bail!("--translate-beams must be at least 1");
-    }
     let text = input::read_text(a.input.as_deref())?;
     let doc = segment(&text);
     if doc.sentence_count() == 0 {

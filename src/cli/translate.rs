@@ -15,12 +15,6 @@ use super::{input, progress, set_threads};
 
 pub fn run(a: TranslateArgs) -> Result<()> {
     set_threads(a.runtime.threads);
-    if a.batch_tokens == 0 {
-        anyhow::bail!("--batch-tokens must be at least 1");
-    }
-    if a.beams == Some(0) {
-        anyhow::bail!("--beams must be at least 1");
-    }
     let device = a.runtime.device.parse::<DeviceSpec>()?;
     let precision = parse_precision(&a.runtime.dtype)?;
     let text = input::read_text(a.input.as_deref())?;
@@ -68,12 +62,35 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         max_batch_tokens: a.batch_tokens,
     };
     let started = Instant::now();
-    let result = translator.translate_document(&doc, batching, &mut |n| bar.inc(n as u64))?;
+    let mut result = translator.translate_document(&doc, batching, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     let translate_seconds = started.elapsed().as_secs_f64();
-    let untranslated = result.sentences.iter().filter(|p| p.untranslated).count();
-    if untranslated > 0 {
-        eprintln!("warning: the model produced nothing for {untranslated} {unit}; their source text was kept");
+    // Line-aligned and per-sentence output shows exactly what the model produced (empty stays
+    // empty); an article keeps the source text where the model gave nothing, so no part of it
+    // goes missing.
+    let exact = a.lines || a.format == Format::Jsonl;
+    if exact {
+        result.blank_untranslated(&doc)?;
+    }
+    let untranslated = result.untranslated_positions();
+    if !untranslated.is_empty() {
+        let what = if a.lines { "line" } else { "sentence" };
+        let list = untranslated
+            .iter()
+            .take(10)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if untranslated.len() > 10 { ", …" } else { "" };
+        let kept = if exact {
+            "their output is left empty"
+        } else {
+            "their source text was kept"
+        };
+        eprintln!(
+            "warning: the model produced nothing for {} {unit} ({what} {list}{more}); {kept}",
+            untranslated.len()
+        );
     }
     if !a.runtime.quiet {
         let n = result.sentences.len();

@@ -67,7 +67,8 @@ impl Default for BatchOptions {
 pub struct SentencePair {
     pub source: String,
     pub translation: String,
-    /// The model produced nothing for this sentence, so the source text stands in its place.
+    /// The model produced nothing for this sentence: the source text stands in its place, or
+    /// (after [`Translation::blank_untranslated`]) the translation is empty.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub untranslated: bool,
 }
@@ -372,5 +373,34 @@ impl Translation {
             sentences,
             counts,
         })
+    }
+
+    /// Show exactly what the model produced: every `untranslated` sentence's translation
+    /// becomes empty again (still marked) and the text is put back together from `doc`, the
+    /// document this translation was assembled from. For line-aligned output, where a source
+    /// line standing in for a translation would corrupt what reads it (scoring, a downstream
+    /// system).
+    pub fn blank_untranslated(&mut self, doc: &Document) -> Result<()> {
+        for p in self.sentences.iter_mut().filter(|p| p.untranslated) {
+            p.translation.clear();
+        }
+        let texts: Vec<&str> = self
+            .sentences
+            .iter()
+            .map(|p| p.translation.as_str())
+            .collect();
+        self.text = doc.reassemble(&texts)?;
+        Ok(())
+    }
+
+    /// 1-based input lines of the `untranslated` sentences of a line-per-sentence document
+    /// (`--lines`), or their 1-based sentence numbers otherwise.
+    pub fn untranslated_positions(&self) -> Vec<usize> {
+        self.sentences
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.untranslated)
+            .map(|(i, _)| i + 1)
+            .collect()
     }
 }

@@ -144,6 +144,78 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn bad_flag_values_are_usage_errors() {
+    // Refused while the flags are read (exit 2, clap's message naming the flag), before any
+    // model is looked for or input read.
+    for args in [
+        &["translate", "--device", "tpu"][..],
+        &["translate", "--dtype", "int4"],
+        &["translate", "--beams", "0"],
+        &["translate", "--batch-tokens", "0"],
+        &["translate", "--max-new-tokens", "0"],
+        &["summarize", "--beams", "0"],
+        &["brief", "--translate-beams", "0"],
+        &["batch", "in.jsonl", "-o", "out.jsonl", "--window-docs", "0"],
+        &["batch", "in.jsonl", "-o", "out.jsonl", "--device", "tpu"],
+        &["serve", "--max-queue", "0"],
+        &["serve", "--timeout", "0"],
+        &["serve", "--char-limit", "0"],
+        &["bench", "--device", "tpu"],
+    ] {
+        let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
+        tolk()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(*flag));
+    }
+}
+
+#[test]
+fn lines_and_jsonl_show_empty_model_output_as_empty() {
+    // tiny-bin forces end-of-sequence at max_length: one new token allowed means an empty output.
+    let input = "Første linje.\nAnden linje.\n";
+    let run = |extra: &[&str]| {
+        tolk()
+            .args(["translate", "--max-new-tokens", "1", "--quiet"])
+            .args(extra)
+            .arg("--model")
+            .arg(fixture("marian/tiny-bin"))
+            .write_stdin(input)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("produced nothing for 2"))
+    };
+    // --lines: one empty line per input line, not the Danish source.
+    let out = run(&["--lines"])
+        .stderr(predicate::str::contains("line 1, 2"))
+        .stderr(predicate::str::contains("left empty"))
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(out).unwrap(), "\n\n");
+    // jsonl: the empty translation, marked.
+    let out = run(&["--format", "jsonl"]).get_output().stdout.clone();
+    let rows: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["translation"], "");
+        assert_eq!(row["untranslated"], true);
+    }
+    // An article keeps its source where the model gave nothing, and says so.
+    let out = run(&[])
+        .stderr(predicate::str::contains("source text was kept"))
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(String::from_utf8(out).unwrap(), input);
+}
+
+#[test]
 fn missing_model_folder_is_a_clear_error() {
     tolk()
         .args(["translate", "--model", "./no/such/folder"])

@@ -188,7 +188,7 @@ fn brief_translates_then_summarizes() {
         .contains("tiny-gated-tied"));
 
     let text = tolk()
-        .args(["brief", "--translate-model"])
+        .args(["brief", "--model"])
         .arg(fixture("marian/tiny-st"))
         .args(["--summary-model", &t5(), "--format", "markdown"])
         .write_stdin("Hej verden.\n")
