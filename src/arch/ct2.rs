@@ -33,6 +33,7 @@ mod binary;
 mod files;
 mod map;
 mod quant;
+mod take;
 
 use quant::Kept;
 
