@@ -77,9 +77,28 @@ impl ModelSource {
             ModelRef::Hub { repo, revision } if opts.offline => {
                 Kind::Offline(OfflineRepo::open(repo, revision, &opts.cache_dir))
             }
-            ModelRef::Hub { repo, revision } => {
-                Kind::Online(Box::new(OnlineRepo::open(repo, revision, opts)?))
-            }
+            ModelRef::Hub { repo, revision } => match OnlineRepo::open(repo, revision, opts) {
+                Ok(online) => Kind::Online(Box::new(online)),
+                // As huggingface_hub does: when the Hub cannot be reached (no connection, a
+                // timeout, a server error), a snapshot of this revision already in the cache
+                // is used, with a warning; without one, the network error stands.
+                Err(failed) if failed.unreachable => {
+                    let cached = OfflineRepo::open(repo, revision, &opts.cache_dir);
+                    match &cached.snapshot {
+                        Ok(snapshot) => {
+                            eprintln!(
+                                "warning: {}; using the cached snapshot {} instead (set \
+                                 HF_HUB_OFFLINE=1 to skip the Hub)",
+                                failed.error,
+                                snapshot.display()
+                            );
+                            Kind::Offline(cached)
+                        }
+                        Err(_) => return Err(failed.error),
+                    }
+                }
+                Err(failed) => return Err(failed.error),
+            },
         };
         Ok(ModelSource { kind })
     }
@@ -189,8 +208,28 @@ impl ModelSource {
     }
 }
 
+/// Why listing a repo failed, and whether the Hub was out of reach (no answer, or a server
+/// error) rather than saying no.
+struct OpenFailed {
+    error: Error,
+    unreachable: bool,
+}
+
+impl From<Error> for OpenFailed {
+    fn from(error: Error) -> Self {
+        OpenFailed {
+            error,
+            unreachable: false,
+        }
+    }
+}
+
 impl OnlineRepo {
-    fn open(repo: &str, revision: &str, opts: &HubOptions) -> Result<Self> {
+    fn open(
+        repo: &str,
+        revision: &str,
+        opts: &HubOptions,
+    ) -> std::result::Result<Self, OpenFailed> {
         let cache = Cache::new(opts.cache_dir.clone());
         let download_err = |reason: String| Error::Download {
             repo: repo.to_string(),
@@ -210,19 +249,25 @@ impl OnlineRepo {
             RepoType::Model,
             revision.to_string(),
         ));
-        let info = api.info().map_err(|e| match status_of(&e) {
-            Some(404) => download_err(format!(
-                "repository `{repo}` or its revision `{revision}` was not found (HTTP 404); \
-                 check the repo id and revision, the endpoint (HF_ENDPOINT), or, if the repo \
-                 is private or gated, set HF_TOKEN"
-            )),
-            _ => download_err(api_reason(&e)),
+        let info = api.info().map_err(|e| {
+            let status = status_of(&e);
+            OpenFailed {
+                unreachable: status.is_none_or(|s| s >= 500),
+                error: match status {
+                    Some(404) => download_err(format!(
+                        "repository `{repo}` or its revision `{revision}` was not found (HTTP \
+                         404); check the repo id and revision, the endpoint (HF_ENDPOINT), or, \
+                         if the repo is private or gated, set HF_TOKEN"
+                    )),
+                    _ => download_err(api_reason(&e)),
+                },
+            }
         })?;
         if info.sha.is_empty() || !info.sha.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(download_err(format!(
+            return Err(OpenFailed::from(download_err(format!(
                 "the server sent an invalid commit sha `{}`; is {} a Hugging Face Hub?",
                 info.sha, opts.endpoint
-            )));
+            ))));
         }
         Ok(OnlineRepo {
             repo: repo.to_string(),

@@ -308,6 +308,24 @@ fn downloads_from_the_hub_then_works_offline() {
     let offline = run(&endpoint, true).success().get_output().stdout.clone();
     assert_eq!(online, offline);
     assert_eq!(String::from_utf8(offline).unwrap().lines().count(), 3);
+    // Online, but the Hub is gone: the complete cached snapshot is used, with a warning.
+    let fallback = run(&endpoint, false)
+        .success()
+        .stderr(predicate::str::contains("using the cached snapshot"))
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(online, fallback);
+    // With nothing cached for the repo, the network error stands.
+    let empty = tempfile::tempdir().unwrap();
+    tolk()
+        .env("HF_HOME", empty.path())
+        .env("HF_ENDPOINT", &endpoint)
+        .args(["translate", "--model", "Helsinki-NLP/opus-mt-da-en"])
+        .write_stdin("Hej.")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cached snapshot").not());
 
     // A repo the Hub does not have, and a repo missing a file the model needs.
     let incomplete = tempfile::tempdir().unwrap();
