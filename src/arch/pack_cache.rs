@@ -73,7 +73,22 @@ impl PackCache {
     /// The cache in `dir` for checkpoint `source` packed in `mode` (e.g. `int8`): mapped when a
     /// valid file exists, else empty (and filled by this load).
     pub fn open(dir: &Path, source: &Path, mode: &str) -> Result<Self> {
-        let hash = file_hash(source)?;
+        Self::open_files(dir, &[source.to_path_buf()], mode)
+    }
+
+    /// [`PackCache::open`] for a checkpoint in several files (shards): keyed by all their
+    /// contents, in order.
+    pub fn open_files(dir: &Path, sources: &[std::path::PathBuf], mode: &str) -> Result<Self> {
+        let hash = match sources {
+            [one] => file_hash(one)?,
+            many => {
+                let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+                for p in many {
+                    hasher.update(&file_hash(p)?.to_le_bytes());
+                }
+                hasher.digest()
+            }
+        };
         let path = dir.join(format!("{hash:016x}-{mode}.v{LAYOUT_VERSION}.tolkpack"));
         let stored = if path.is_file() {
             FileBytes::map(&path)

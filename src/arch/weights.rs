@@ -16,6 +16,7 @@ use candle_core::{DType, Device, Tensor};
 use super::mapped::Buf;
 use super::pack_cache::PackCache;
 use crate::error::{Error, Result};
+use crate::hub::WeightFiles;
 
 /// A `[out, in]` matrix kept quantized (on the model's device), with an optional per-output-row
 /// factor `[out]` (f32) that the product must be multiplied by: it restores the exact row scales
@@ -171,6 +172,51 @@ impl Weights {
             dtype,
             device,
         ))
+    }
+
+    /// Load a checkpoint from its files: one file as [`Weights::load`], or the shards of a
+    /// sharded checkpoint, whose tensors must be exactly those its index maps, each in the
+    /// shard the index names.
+    pub fn load_files(files: &WeightFiles, dtype: DType, device: &Device) -> Result<Self> {
+        let Some((index_path, index)) = &files.index else {
+            return Self::load(&files.files[0], dtype, device);
+        };
+        let mut all: HashMap<String, Tensor> = HashMap::new();
+        for (shard, path) in index.shards.iter().zip(&files.files) {
+            let part = Self::load(path, dtype, device)?;
+            let tensors = part.tensors.into_inner().unwrap_or_else(|e| e.into_inner());
+            for (name, t) in tensors {
+                let corrupt = |reason: String| Error::CorruptModel {
+                    path: path.clone(),
+                    reason: format!("{reason}; download the model again"),
+                };
+                match index.weight_map.get(&name) {
+                    Some(s) if s == shard => {}
+                    Some(s) => {
+                        return Err(corrupt(format!(
+                            "tensor `{name}` is in shard `{shard}`, but the index puts it in `{s}`"
+                        )))
+                    }
+                    None => {
+                        return Err(corrupt(format!(
+                            "tensor `{name}` is not in the index `{}`",
+                            index_path.display()
+                        )))
+                    }
+                }
+                all.insert(name, t);
+            }
+        }
+        if let Some((name, shard)) = index.weight_map.iter().find(|(n, _)| !all.contains_key(*n)) {
+            return Err(Error::CorruptModel {
+                path: index_path.clone(),
+                reason: format!(
+                    "the index puts tensor `{name}` in `{shard}`, which does not hold it; \
+                     download the model again"
+                ),
+            });
+        }
+        Ok(Self::from_tensors(all, index_path.clone(), dtype, device))
     }
 
     /// Wrap tensors that were built elsewhere (another format's reader, or tests).

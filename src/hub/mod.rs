@@ -26,14 +26,17 @@
 //! transformers folder.
 //!
 //! This module must never touch the network when offline (`HF_HUB_OFFLINE=1`), never write
-//! into a local model folder, and never parse model contents (that is for the other modules).
+//! into a local model folder, and never parse model contents (that is for the other modules)
+//! beyond the shard list of a sharded checkpoint's index ([`ShardIndex`]).
 
 mod argos;
 mod model_ref;
 mod options;
+mod shards;
 mod source;
 
 pub use argos::{argos_cache_dir, cache_root, ArgosMetadata, Ct2Layout, Ct2Package};
 pub use model_ref::ModelRef;
 pub use options::{HubOptions, DEFAULT_ENDPOINT};
-pub use source::ModelSource;
+pub use shards::ShardIndex;
+pub use source::{ModelSource, WeightFiles};

@@ -13,10 +13,28 @@ use hf_hub::{Cache, Repo, RepoType};
 
 use super::model_ref::ModelRef;
 use super::options::HubOptions;
+use super::shards::ShardIndex;
 use crate::error::{Error, Result};
 
 /// The weight files tolk understands, in order of preference.
 const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
+
+/// A checkpoint's weight files: one file, or the shards a shard index names (with the index,
+/// to check the tensors against).
+#[derive(Debug, Clone)]
+pub struct WeightFiles {
+    pub files: Vec<PathBuf>,
+    pub index: Option<(PathBuf, ShardIndex)>,
+}
+
+impl WeightFiles {
+    /// The file that names the checkpoint: the single file, or the index.
+    pub fn main(&self) -> &Path {
+        self.index
+            .as_ref()
+            .map_or_else(|| self.files[0].as_path(), |(p, _)| p.as_path())
+    }
+}
 
 /// A model reference resolved to somewhere files can be read from.
 #[derive(Debug)]
@@ -115,17 +133,39 @@ impl ModelSource {
         self.find(name)
     }
 
-    /// The weights file: `model.safetensors` where the model has it, else `pytorch_model.bin`.
-    pub fn weights(&self) -> Result<PathBuf> {
+    /// The weights: `model.safetensors`, else its shards (`model.safetensors.index.json`),
+    /// else `pytorch_model.bin`, else its shards (`pytorch_model.bin.index.json`). Every shard
+    /// is fetched (or found) before this returns.
+    pub fn weights(&self) -> Result<WeightFiles> {
         let uncached = matches!(&self.kind, Kind::Offline(o) if o.snapshot.is_err());
         if !uncached {
             for name in WEIGHT_FILES {
                 if let Some(path) = self.find(name)? {
-                    return Ok(path);
+                    return Ok(WeightFiles {
+                        files: vec![path],
+                        index: None,
+                    });
+                }
+                let index_name = format!("{name}.index.json");
+                if let Some(index_path) = self.find(&index_name)? {
+                    let index = ShardIndex::read(&index_path)?;
+                    let files = index
+                        .shards
+                        .iter()
+                        .map(|shard| self.file(shard))
+                        .collect::<Result<Vec<_>>>()?;
+                    return Ok(WeightFiles {
+                        files,
+                        index: Some((index_path, index)),
+                    });
                 }
             }
         }
-        Err(self.missing(&WEIGHT_FILES.join(" or ")))
+        let wanted: Vec<String> = WEIGHT_FILES
+            .iter()
+            .flat_map(|n| [n.to_string(), format!("{n}.index.json")])
+            .collect();
+        Err(self.missing(&wanted.join(" or ")))
     }
 
     /// One line saying where files come from, for logs and error messages.
@@ -451,7 +491,10 @@ mod tests {
             src.file("config.json").unwrap(),
             dir.path().join("config.json")
         );
-        assert_eq!(src.weights().unwrap(), dir.path().join("pytorch_model.bin"));
+        assert_eq!(
+            src.weights().unwrap().files,
+            [dir.path().join("pytorch_model.bin")]
+        );
         assert_eq!(src.optional_file("vocab.json").unwrap(), None);
         match src.file("vocab.json") {
             Err(Error::MissingFile { file, location, .. }) => {
@@ -464,7 +507,10 @@ mod tests {
             other => panic!("expected MissingFile, got {other:?}"),
         }
         std::fs::write(dir.path().join("model.safetensors"), "w").unwrap();
-        assert_eq!(src.weights().unwrap(), dir.path().join("model.safetensors"));
+        assert_eq!(
+            src.weights().unwrap().files,
+            [dir.path().join("model.safetensors")]
+        );
         assert!(src.describe().contains("local folder"));
         assert!(
             !dir.path().join("cache").exists(),

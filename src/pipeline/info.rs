@@ -187,12 +187,26 @@ pub fn inspect_transformers(
         Some((s, t, from)) => (s, t, Some(from.to_string())),
         None => (None, None, None),
     };
-    let weights_file = source.weights()?;
-    let table = if weights_file.extension().is_some_and(|e| e == "safetensors") {
-        safetensors_table(&weights_file)?
-    } else {
-        pytorch_table(&weights_file)?
+    let weights = source.weights()?;
+    // One table over all shards.
+    let mut table = TensorTable {
+        dtypes: BTreeMap::new(),
+        parameters: 0,
     };
+    let mut weights_bytes = 0;
+    for file in &weights.files {
+        let part = if file.extension().is_some_and(|e| e == "safetensors") {
+            safetensors_table(file)?
+        } else {
+            pytorch_table(file)?
+        };
+        for (dtype, n) in part.dtypes {
+            *table.dtypes.entry(dtype).or_default() += n;
+        }
+        table.parameters += part.parameters;
+        weights_bytes += file_bytes(file)?;
+    }
+    let weights_file = weights.main().to_path_buf();
     let folder = weights_file
         .parent()
         .map(Path::to_path_buf)
@@ -216,7 +230,7 @@ pub fn inspect_transformers(
         ffn_dim: cfg.encoder_ffn_dim,
         source_vocab: cfg.vocab_size,
         target_vocab: cfg.target_vocab_size(),
-        weights_bytes: file_bytes(&weights_file)?,
+        weights_bytes,
         weights_file,
         total_bytes: dir_bytes(&folder)?,
         archive_bytes: None,

@@ -51,7 +51,7 @@ pub struct PackCacheStatus {
 
 /// The packed-weights cache for checkpoint `source` loaded with `opts`: CPU models only, off
 /// with `TOLK_PACK_CACHE=0`; kept under [`cache_root`]`/packed`.
-fn open_pack_cache(source: &Path, opts: &LoadOptions) -> Option<Arc<PackCache>> {
+fn open_pack_cache(sources: &[PathBuf], opts: &LoadOptions) -> Option<Arc<PackCache>> {
     if !opts.device.is_cpu() || std::env::var("TOLK_PACK_CACHE").is_ok_and(|v| v == "0") {
         return None;
     }
@@ -62,7 +62,7 @@ fn open_pack_cache(source: &Path, opts: &LoadOptions) -> Option<Arc<PackCache>> 
         (true, false) => format!("{:?}-int8", opts.dtype).to_lowercase(),
         (true, true) => format!("{:?}-int8w", opts.dtype).to_lowercase(),
     };
-    PackCache::open(&cache_root().join("packed"), source, &mode)
+    PackCache::open_files(&cache_root().join("packed"), sources, &mode)
         .ok()
         .map(Arc::new)
 }
@@ -138,9 +138,9 @@ pub fn load_transformers(source: &ModelSource, opts: &LoadOptions) -> Result<Loa
             model_type.unwrap_or_default()
         )));
     }
-    let weights_path = source.weights()?;
-    let cache = open_pack_cache(&weights_path, opts);
-    let mut weights = Weights::load(&weights_path, opts.dtype, &opts.device)?;
+    let weight_files = source.weights()?;
+    let cache = open_pack_cache(&weight_files.files, opts);
+    let mut weights = Weights::load_files(&weight_files, opts.dtype, &opts.device)?;
     if opts.int8 {
         weights.quantize_linear()?;
     }
@@ -248,7 +248,7 @@ pub fn load_ct2(pkg: &Ct2Package, opts: &LoadOptions) -> Result<LoadedModel> {
         int8: opts.int8 || (opts.int8_as_stored && stored_int8 && opts.device.is_cpu()),
         ..opts.clone()
     };
-    let cache = open_pack_cache(&ct2.binary().path, opts);
+    let cache = open_pack_cache(std::slice::from_ref(&ct2.binary().path), opts);
     let (cfg, weights) = ct2.to_marian_with(opts.dtype, &opts.device, opts.int8)?;
     let weights = weights.with_pack_cache(cache.clone());
     let generation =

@@ -359,3 +359,134 @@ fn downloads_from_the_hub_then_works_offline() {
         .code(1)
         .stderr(predicate::str::contains("HF_HUB_OFFLINE"));
 }
+
+/// `dir`'s tensors split into shards (`names` sorted, dealt round-robin), written with an index
+/// in transformers' layout; the single weights file is removed.
+fn shard(dir: &Path, shards: usize) {
+    let single = dir.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&single, &candle_core::Device::Cpu).unwrap();
+    std::fs::remove_file(&single).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut map = serde_json::Map::new();
+    for s in 0..shards {
+        let file = format!("model-{:05}-of-{shards:05}.safetensors", s + 1);
+        let part: std::collections::HashMap<String, candle_core::Tensor> = names
+            .iter()
+            .skip(s)
+            .step_by(shards)
+            .map(|n| ((*n).clone(), tensors[*n].clone()))
+            .collect();
+        for n in part.keys() {
+            map.insert(n.clone(), file.clone().into());
+        }
+        candle_core::safetensors::save(&part, dir.join(&file)).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": map});
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::to_vec_pretty(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sharded_checkpoints_load_from_the_hub_and_folders() {
+    let input = "Hej med dig. Det er en test.\n";
+    let translate = |model: &str, home: &Path, endpoint: &str| {
+        tolk()
+            .env("HF_HOME", home)
+            .env("HF_ENDPOINT", endpoint)
+            .args([
+                "translate",
+                "--quiet",
+                "--format",
+                "jsonl",
+                "--model",
+                model,
+            ])
+            .write_stdin(input)
+            .assert()
+    };
+    let home = tempfile::tempdir().unwrap();
+    let whole = fixture("marian/tiny-st");
+    let want = translate(whole.to_str().unwrap(), home.path(), "http://127.0.0.1:9")
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+
+    // Three safetensors shards served by the local Hub: every shard is fetched, same output.
+    let sharded = tempfile::tempdir().unwrap();
+    copy_dir(&whole, sharded.path());
+    shard(sharded.path(), 3);
+    let server = HubServer::start(&[("Helsinki-NLP/opus-mt-da-en", sharded.path())]);
+    let got = translate(
+        "Helsinki-NLP/opus-mt-da-en",
+        home.path(),
+        &server.endpoint(),
+    )
+    .success()
+    .get_output()
+    .stdout
+    .clone();
+    assert_eq!(got, want);
+    let requests = server.requests().join("\n");
+    for s in 1..=3 {
+        assert!(
+            requests.contains(&format!("model-{s:05}-of-00003.safetensors")),
+            "{requests}"
+        );
+    }
+    // `tolk info` counts the parameters of every shard.
+    let info = |model: &str| -> serde_json::Value {
+        let out = tolk()
+            .env("HF_HOME", home.path())
+            .env("HF_ENDPOINT", server.endpoint())
+            .args(["info", "--format", "json", "--model", model])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    assert_eq!(
+        info("Helsinki-NLP/opus-mt-da-en")["parameters"],
+        info(whole.to_str().unwrap())["parameters"]
+    );
+    drop(server);
+
+    // A local folder with shards, and one whose index names a tensor no shard holds.
+    let got = translate(
+        sharded.path().to_str().unwrap(),
+        home.path(),
+        "http://127.0.0.1:9",
+    )
+    .success()
+    .get_output()
+    .stdout
+    .clone();
+    assert_eq!(got, want);
+    let index_path = sharded.path().join("model.safetensors.index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    index["weight_map"]["no.such.tensor"] = "model-00001-of-00003.safetensors".into();
+    std::fs::write(&index_path, index.to_string()).unwrap();
+    translate(
+        sharded.path().to_str().unwrap(),
+        home.path(),
+        "http://127.0.0.1:9",
+    )
+    .code(1)
+    .stderr(predicate::str::contains("no.such.tensor"));
+    // A shard the index names but the folder lacks.
+    std::fs::remove_file(sharded.path().join("model-00002-of-00003.safetensors")).unwrap();
+    translate(
+        sharded.path().to_str().unwrap(),
+        home.path(),
+        "http://127.0.0.1:9",
+    )
+    .code(1)
+    .stderr(predicate::str::contains("model-00002-of-00003.safetensors"));
+}

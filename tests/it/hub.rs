@@ -70,7 +70,7 @@ fn download_then_read_offline_without_requests() {
     assert_eq!(read(&src.file("config.json").unwrap()), b"{\"d_model\": 8}");
     assert_eq!(read(&src.file("sub/extra.txt").unwrap()), b"nested");
     assert_eq!(read(&src.file("source.spm").unwrap()), b"spm-bytes");
-    let w = src.weights().unwrap();
+    let w = src.weights().unwrap().main().to_path_buf();
     assert!(w.ends_with("model.safetensors"), "{}", w.display());
     assert_eq!(read(&w), weights);
     assert_eq!(src.optional_file("tokenizer.json").unwrap(), None);
@@ -105,7 +105,7 @@ fn download_then_read_offline_without_requests() {
     let before = server.request_count();
     let again = ModelSource::open(&r, &opts).unwrap();
     assert_eq!(read(&again.file("source.spm").unwrap()), b"spm-bytes");
-    assert_eq!(read(&again.weights().unwrap()), weights);
+    assert_eq!(read(again.weights().unwrap().main()), weights);
     assert_eq!(
         server.request_count(),
         before + 1,
@@ -117,7 +117,7 @@ fn download_then_read_offline_without_requests() {
     let before = server.request_count();
     let off = ModelSource::open(&r, &offline(&opts)).unwrap();
     assert_eq!(read(&off.file("config.json").unwrap()), b"{\"d_model\": 8}");
-    assert_eq!(read(&off.weights().unwrap()), weights);
+    assert_eq!(read(off.weights().unwrap().main()), weights);
     assert_eq!(off.optional_file("tokenizer.json").unwrap(), None);
     assert!(off.describe().contains("offline"), "{}", off.describe());
     assert_eq!(server.request_count(), before);
@@ -126,7 +126,7 @@ fn download_then_read_offline_without_requests() {
     drop(server);
     let off = ModelSource::open(&r, &offline(&opts)).unwrap();
     assert_eq!(read(&off.file("source.spm").unwrap()), b"spm-bytes");
-    assert_eq!(read(&off.weights().unwrap()), weights);
+    assert_eq!(read(off.weights().unwrap().main()), weights);
 }
 
 #[test]
@@ -137,12 +137,17 @@ fn weights_fall_back_to_pytorch_bin() {
     let home = tempfile::tempdir().unwrap();
     let opts = online(&server, home.path());
     let src = ModelSource::open(&hub_ref("acme/pt-only"), &opts).unwrap();
-    let w = src.weights().unwrap();
+    let w = src.weights().unwrap().main().to_path_buf();
     assert!(w.ends_with("pytorch_model.bin"), "{}", w.display());
     assert_eq!(read(&w), bin);
     // Offline the snapshot says the same.
     let off = ModelSource::open(&hub_ref("acme/pt-only"), &offline(&opts)).unwrap();
-    assert!(off.weights().unwrap().ends_with("pytorch_model.bin"));
+    assert!(off
+        .weights()
+        .unwrap()
+        .main()
+        .to_path_buf()
+        .ends_with("pytorch_model.bin"));
 }
 
 #[test]
@@ -154,7 +159,7 @@ fn weights_prefer_safetensors() {
     let server = HubServer::start(&[("acme/both", repo.path())]);
     let home = tempfile::tempdir().unwrap();
     let src = ModelSource::open(&hub_ref("acme/both"), &online(&server, home.path())).unwrap();
-    let w = src.weights().unwrap();
+    let w = src.weights().unwrap().main().to_path_buf();
     assert_eq!(read(&w), b"safe");
     // The .bin was never fetched.
     assert!(
@@ -183,7 +188,7 @@ fn interrupted_download_resumes_with_a_range_request() {
     std::fs::write(blobs.join(format!("{etag}.part")), &weights[..1000]).unwrap();
 
     let src = ModelSource::open(&hub_ref("acme/resume"), &opts).unwrap();
-    assert_eq!(read(&src.weights().unwrap()), weights);
+    assert_eq!(read(src.weights().unwrap().main()), weights);
     assert!(!blobs.join(format!("{etag}.part")).exists());
 }
 
@@ -261,11 +266,11 @@ fn revisions_are_served_and_cached_separately() {
 
     let s1 = ModelSource::open(&hub_ref("acme/rev@v1"), &opts).unwrap();
     assert_eq!(read(&s1.file("config.json").unwrap()), b"v1");
-    assert_eq!(read(&s1.weights().unwrap()), b"w-v1");
+    assert_eq!(read(s1.weights().unwrap().main()), b"w-v1");
     assert!(s1.describe().contains("acme/rev@v1"));
     let sm = ModelSource::open(&hub_ref("acme/rev"), &opts).unwrap();
     assert_eq!(read(&sm.file("config.json").unwrap()), b"main");
-    assert_eq!(read(&sm.weights().unwrap()), b"w-main");
+    assert_eq!(read(sm.weights().unwrap().main()), b"w-main");
 
     // By commit sha.
     let sha = server.commit("acme/rev", "v1").unwrap();
@@ -357,7 +362,7 @@ fn local_folder_refs() {
         repo.path().join("config.json")
     );
     assert_eq!(
-        src.weights().unwrap(),
+        src.weights().unwrap().main().to_path_buf(),
         repo.path().join("pytorch_model.bin")
     );
     assert_eq!(src.optional_file("model.safetensors").unwrap(), None);
