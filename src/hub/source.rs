@@ -435,7 +435,21 @@ fn api_reason(e: &ApiError) -> String {
              it is stale",
             path.display()
         ),
-        (None, ApiError::IoError(io)) => format!("cannot write to the HF cache: {io}"),
+        (None, ApiError::IoError(io)) => {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::PermissionDenied | K::StorageFull | K::ReadOnlyFilesystem | K::QuotaExceeded => {
+                    format!("cannot write to the HF cache: {io}")
+                }
+                // Reading the body failed: the connection dropped or stalled mid-file. hf-hub
+                // writes into a `.part` file and renames it only when complete, so nothing in
+                // the cache looks finished.
+                _ => format!(
+                    "the download broke off: {io}; run again to fetch it anew (check the \
+                     connection and the endpoint, HF_ENDPOINT)"
+                ),
+            }
+        }
         (None, other) => format!(
             "{other}; the endpoint does not answer like a Hugging Face Hub (check HF_ENDPOINT)"
         ),

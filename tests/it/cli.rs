@@ -490,3 +490,66 @@ fn sharded_checkpoints_load_from_the_hub_and_folders() {
     .code(1)
     .stderr(predicate::str::contains("model-00002-of-00003.safetensors"));
 }
+
+#[test]
+fn an_interrupted_download_is_never_left_looking_complete() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = fixture("marian/tiny-bin");
+    let weights = std::fs::read(repo.join("pytorch_model.bin")).unwrap();
+    let server = HubServer::start(&[("Helsinki-NLP/opus-mt-da-en", &repo)]);
+    let run = || {
+        tolk()
+            .env("HF_HOME", home.path())
+            .env("HF_ENDPOINT", server.endpoint())
+            .args([
+                "translate",
+                "--quiet",
+                "--model",
+                "Helsinki-NLP/opus-mt-da-en",
+            ])
+            .write_stdin("Hej med dig.\n")
+            .assert()
+    };
+    // Every file body ends after 1 KiB, as a dropped connection would: the run fails, saying
+    // what broke off, on the first file larger than that.
+    server.cut_downloads_after(Some(1024));
+    run()
+        .code(1)
+        .stderr(predicate::str::contains("the download broke off"));
+    // Whatever the cache holds under a file's name is the whole file.
+    let snapshots = home
+        .path()
+        .join("hub/models--Helsinki-NLP--opus-mt-da-en/snapshots");
+    let mut cached = 0;
+    for snap in std::fs::read_dir(&snapshots).into_iter().flatten() {
+        for file in std::fs::read_dir(snap.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_owned();
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                std::fs::read(repo.join(&name)).unwrap(),
+                "{} is cut short",
+                path.display()
+            );
+            cached += 1;
+        }
+    }
+    assert!(
+        !weights.is_empty() && cached < 9,
+        "{cached} files looked complete"
+    );
+    // The connection comes back: the next run completes the download and translates as the
+    // folder itself does.
+    server.cut_downloads_after(None);
+    let got = run().success().get_output().stdout.clone();
+    let want = tolk()
+        .args(["translate", "--quiet", "--model"])
+        .arg(&repo)
+        .write_stdin("Hej med dig.\n")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(got, want);
+}

@@ -23,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -44,6 +44,8 @@ struct State {
     count: AtomicUsize,
     log: Mutex<Vec<String>>,
     base: String,
+    /// File bodies stop (the connection closes) after this many bytes; `u64::MAX`: never.
+    cut_after: AtomicU64,
 }
 
 struct ServedRepo {
@@ -89,6 +91,7 @@ impl HubServer {
             count: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             base: format!("http://{addr}"),
+            cut_after: AtomicU64::new(u64::MAX),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -113,6 +116,14 @@ impl HubServer {
     }
 
     /// Base URL to use as the Hub endpoint (`http://127.0.0.1:PORT`).
+    /// From now on, end every file body after `bytes` bytes (headers still announce the whole
+    /// length), as a dropped connection would; `None` serves whole files again.
+    pub fn cut_downloads_after(&self, bytes: Option<u64>) {
+        self.state
+            .cut_after
+            .store(bytes.unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
     pub fn endpoint(&self) -> String {
         self.state.base.clone()
     }
@@ -269,7 +280,8 @@ fn handle(state: &State, mut stream: TcpStream) -> std::io::Result<()> {
         log.push(format!("{} {}", req.method, req.path));
     }
     let resp = route(state, &req);
-    write_response(&mut stream, &req, resp)
+    let cut = state.cut_after.load(Ordering::SeqCst);
+    write_response(&mut stream, &req, resp, cut)
 }
 
 fn not_found(code: &str, message: &str) -> Response {
@@ -458,7 +470,12 @@ fn serve_bytes(
     }
 }
 
-fn write_response(stream: &mut TcpStream, req: &Request, resp: Response) -> std::io::Result<()> {
+fn write_response(
+    stream: &mut TcpStream,
+    req: &Request,
+    resp: Response,
+    cut_after: u64,
+) -> std::io::Result<()> {
     let reason = match resp.status {
         200 => "OK",
         206 => "Partial Content",
@@ -486,7 +503,7 @@ fn write_response(stream: &mut TcpStream, req: &Request, resp: Response) -> std:
             Body::File { path, start, len } => {
                 let mut f = std::fs::File::open(path)?;
                 f.seek(SeekFrom::Start(start))?;
-                std::io::copy(&mut f.take(len), stream)?;
+                std::io::copy(&mut f.take(len.min(cut_after)), stream)?;
             }
         }
     }
