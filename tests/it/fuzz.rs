@@ -1,0 +1,202 @@
+//! Mutation fuzzing of the readers of untrusted model files, on stable Rust: each target takes
+//! a committed fixture, damages it (cut short, bytes flipped, a run of 0xFF written where a
+//! length or offset may be, bytes inserted), and hands it to tolk's reader. A reader must
+//! return (an error or a value), never panic. A short run is part of `cargo test`;
+//! `TOLK_FUZZ_SECS=600` runs each target that long (`TOLK_FUZZ_SEED` picks the start).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tolk::arch::ct2::Ct2Binary;
+use tolk::arch::gguf::GgufHeader;
+use tolk::arch::{MarianConfig, T5Config, Weights};
+use tolk::decode::GenerationConfig;
+use tolk::tokenize::GgufTokenizer;
+
+use crate::common::{fixture, zh_en_package};
+
+/// A small, fast generator (xorshift64*); the seed makes a failing case reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One damaged copy of `bytes`. Damage is aimed at the first 4 KiB three times in four, where
+/// headers, lengths and offsets live.
+fn mutate(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    let at = |rng: &mut Rng, len: usize| {
+        if rng.below(4) == 0 {
+            rng.below(len)
+        } else {
+            rng.below(len.min(4096))
+        }
+    };
+    for _ in 0..1 + rng.below(3) {
+        if b.is_empty() {
+            b.push(rng.next() as u8);
+        }
+        match rng.below(5) {
+            0 => b.truncate(at(rng, b.len())),
+            1 => {
+                for _ in 0..1 + rng.below(8) {
+                    let i = at(rng, b.len());
+                    b[i] ^= 1 << rng.below(8);
+                }
+            }
+            2 => {
+                // A huge little-endian length or offset.
+                let i = at(rng, b.len());
+                let n = (1 + rng.below(8)).min(b.len() - i);
+                b[i..i + n].fill(0xFF);
+            }
+            3 => {
+                let i = at(rng, b.len());
+                let n = [0x7F, 0xFF, 0x00, 0x80][rng.below(4)];
+                b[i] = n;
+            }
+            _ => {
+                let i = at(rng, b.len());
+                let extra: Vec<u8> = (0..1 + rng.below(16)).map(|_| rng.next() as u8).collect();
+                b.splice(i..i, extra);
+            }
+        }
+    }
+    b
+}
+
+/// How long each target runs: `TOLK_FUZZ_SECS`, else a short run (or `cases` cases, if fewer
+/// come first).
+fn budget() -> (Duration, usize) {
+    match std::env::var("TOLK_FUZZ_SECS").ok().and_then(|s| s.parse::<f64>().ok()) {
+        Some(s) if s > 0.0 => (Duration::from_secs_f64(s), usize::MAX),
+        _ => (Duration::from_secs(2), 60),
+    }
+}
+
+/// Run `read` on damaged copies of `seed_file` written to `name` in a temp folder (a copy of
+/// `folder`, when the reader needs the files around it). Panics, naming the case, if a reader
+/// panics.
+fn fuzz(target: &str, seed_file: &Path, folder: Option<&Path>, name: &str, read: &dyn Fn(&Path)) {
+    let original = std::fs::read(seed_file).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(folder) = folder {
+        for e in std::fs::read_dir(folder).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let path = dir.path().join(name);
+    let seed = std::env::var("TOLK_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15u64);
+    let mut rng = Rng(seed ^ target.len() as u64 ^ 1);
+    let (limit, cases) = budget();
+    let started = Instant::now();
+    let mut n = 0;
+    while n < cases && started.elapsed() < limit {
+        let state = rng.0;
+        let damaged = mutate(&original, &mut rng);
+        std::fs::write(&path, &damaged).unwrap();
+        if catch_unwind(AssertUnwindSafe(|| read(&path))).is_err() {
+            let keep = std::env::temp_dir().join(format!("tolk-fuzz-{target}-{n}"));
+            let _ = std::fs::write(&keep, &damaged);
+            panic!(
+                "{target}: case {n} (rng state {state:#x}) panicked; input kept at {}",
+                keep.display()
+            );
+        }
+        n += 1;
+    }
+    eprintln!(
+        "fuzz {target}: {n} cases in {:.1} s, no panic",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+fn marian(name: &str) -> PathBuf {
+    fixture(&format!("marian/{name}"))
+}
+
+#[test]
+fn safetensors_weights() {
+    let dir = marian("tiny-st");
+    fuzz("safetensors", &dir.join("model.safetensors"), None, "model.safetensors", &|p| {
+        let _ = Weights::load(p, candle_core::DType::F32, &candle_core::Device::Cpu);
+    });
+}
+
+#[test]
+fn pytorch_weights() {
+    let dir = marian("tiny-bin");
+    fuzz("pytorch", &dir.join("pytorch_model.bin"), None, "pytorch_model.bin", &|p| {
+        let _ = Weights::load(p, candle_core::DType::F32, &candle_core::Device::Cpu);
+    });
+}
+
+#[test]
+fn config_files() {
+    let dir = marian("tiny-st");
+    fuzz("config.json", &dir.join("config.json"), Some(&dir), "config.json", &|p| {
+        let _ = MarianConfig::from_file(p);
+        let _ = T5Config::from_file(p);
+        let _ = GenerationConfig::from_model_files(p, None);
+    });
+    let generation = dir.join("generation_config.json");
+    fuzz("generation_config.json", &generation, Some(&dir), "generation_config.json", &|p| {
+        let _ = GenerationConfig::from_model_files(&p.with_file_name("config.json"), Some(p));
+    });
+}
+
+#[test]
+fn sentencepiece_models() {
+    let dir = marian("tiny-st");
+    fuzz("source.spm", &dir.join("source.spm"), Some(&dir), "source.spm", &|p| {
+        if let Ok(t) = tolk::tokenize::load(p.parent().unwrap()) {
+            let _ = t.encode("Hej med dig, 3,5 % – «citat» 🙂");
+        }
+    });
+}
+
+#[test]
+fn gguf_headers_and_tokenizers() {
+    let file = fixture("gguf/tiny_spm.gguf");
+    fuzz("gguf", &file, None, "model.gguf", &|p| {
+        if let Ok(h) = GgufHeader::read(p) {
+            let _ = h.architecture();
+            let _ = h.declared_context_length();
+            if let Ok(t) = GgufTokenizer::from_metadata(h.metadata(), p) {
+                let _ = t.encode("Hello, world: 3.5% 🙂", true);
+            }
+        }
+    });
+}
+
+#[test]
+fn ctranslate2_model_bin() {
+    // The real Argos model's file, cut to its first 256 KiB (its header and variable index
+    // come first), damaged further.
+    let Some(pkg) = zh_en_package() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let head = dir.path().join("head.bin");
+    let bytes = std::fs::read(pkg.join("model/model.bin")).unwrap();
+    std::fs::write(&head, &bytes[..bytes.len().min(256 * 1024)]).unwrap();
+    drop(bytes);
+    fuzz("ct2 model.bin", &head, None, "model.bin", &|p| {
+        let _ = Ct2Binary::load(p);
+    });
+}
