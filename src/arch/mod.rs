@@ -10,6 +10,7 @@ pub mod ct2;
 pub mod dense;
 pub mod embedding;
 pub mod gguf;
+pub mod guard;
 pub mod kv_cache;
 pub mod mapped;
 pub mod marian;

@@ -151,15 +151,18 @@ impl Weights {
             reason: format!("{e}; delete it and download the model again"),
         };
         let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-        let tensors: HashMap<String, Tensor> = if is_safetensors {
-            // Read on the CPU first: a corrupt file must fail here, not deep inside a kernel.
-            candle_core::safetensors::load(path, &Device::Cpu).map_err(corrupt)?
-        } else {
-            candle_core::pickle::read_all(path)
-                .map_err(corrupt)?
-                .into_iter()
-                .collect()
+        // Read on the CPU first: a corrupt file must fail here, not deep inside a kernel. The
+        // readers are candle's; a panic of theirs on a damaged file is an error too.
+        let read = || -> candle_core::Result<HashMap<String, Tensor>> {
+            if is_safetensors {
+                candle_core::safetensors::load(path, &Device::Cpu)
+            } else {
+                Ok(candle_core::pickle::read_all(path)?.into_iter().collect())
+            }
         };
+        let tensors = super::guard::catch_panic(read)
+            .unwrap_or_else(|panic| Err(candle_core::Error::Msg(format!("unreadable ({panic})"))))
+            .map_err(corrupt)?;
         if tensors.is_empty() {
             return Err(Error::CorruptModel {
                 path: path.to_path_buf(),

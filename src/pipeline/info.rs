@@ -328,11 +328,13 @@ fn safetensors_table(path: &Path) -> Result<TensorTable> {
 
 /// Read the tensor table of a PyTorch zip checkpoint (the pickle only, not the storages).
 fn pytorch_table(path: &Path) -> Result<TensorTable> {
-    let infos = candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(|e| {
-        Error::CorruptModel {
-            path: path.to_path_buf(),
-            reason: format!("{e}; delete it and download the model again"),
-        }
+    let infos = crate::arch::guard::catch_panic(|| {
+        candle_core::pickle::read_pth_tensor_info(path, false, None)
+    })
+    .unwrap_or_else(|panic| Err(candle_core::Error::Msg(format!("unreadable ({panic})"))))
+    .map_err(|e| Error::CorruptModel {
+        path: path.to_path_buf(),
+        reason: format!("{e}; delete it and download the model again"),
     })?;
     let mut table = TensorTable {
         dtypes: BTreeMap::new(),

@@ -79,9 +79,12 @@ fn mutate(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
 /// How long each target runs: `TOLK_FUZZ_SECS`, else a short run (or `cases` cases, if fewer
 /// come first).
 fn budget() -> (Duration, usize) {
-    match std::env::var("TOLK_FUZZ_SECS").ok().and_then(|s| s.parse::<f64>().ok()) {
+    match std::env::var("TOLK_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+    {
         Some(s) if s > 0.0 => (Duration::from_secs_f64(s), usize::MAX),
-        _ => (Duration::from_secs(2), 60),
+        _ => (Duration::from_secs(2), 1000),
     }
 }
 
@@ -135,41 +138,71 @@ fn marian(name: &str) -> PathBuf {
 #[test]
 fn safetensors_weights() {
     let dir = marian("tiny-st");
-    fuzz("safetensors", &dir.join("model.safetensors"), None, "model.safetensors", &|p| {
-        let _ = Weights::load(p, candle_core::DType::F32, &candle_core::Device::Cpu);
-    });
+    fuzz(
+        "safetensors",
+        &dir.join("model.safetensors"),
+        None,
+        "model.safetensors",
+        &|p| {
+            let _ = Weights::load(p, candle_core::DType::F32, &candle_core::Device::Cpu);
+        },
+    );
 }
 
 #[test]
 fn pytorch_weights() {
     let dir = marian("tiny-bin");
-    fuzz("pytorch", &dir.join("pytorch_model.bin"), None, "pytorch_model.bin", &|p| {
-        let _ = Weights::load(p, candle_core::DType::F32, &candle_core::Device::Cpu);
-    });
+    fuzz(
+        "pytorch",
+        &dir.join("pytorch_model.bin"),
+        None,
+        "pytorch_model.bin",
+        &|p| {
+            let _ = Weights::load(p, candle_core::DType::F32, &candle_core::Device::Cpu);
+        },
+    );
 }
 
 #[test]
 fn config_files() {
     let dir = marian("tiny-st");
-    fuzz("config.json", &dir.join("config.json"), Some(&dir), "config.json", &|p| {
-        let _ = MarianConfig::from_file(p);
-        let _ = T5Config::from_file(p);
-        let _ = GenerationConfig::from_model_files(p, None);
-    });
+    fuzz(
+        "config.json",
+        &dir.join("config.json"),
+        Some(&dir),
+        "config.json",
+        &|p| {
+            let _ = MarianConfig::from_file(p);
+            let _ = T5Config::from_file(p);
+            let _ = GenerationConfig::from_model_files(p, None);
+        },
+    );
     let generation = dir.join("generation_config.json");
-    fuzz("generation_config.json", &generation, Some(&dir), "generation_config.json", &|p| {
-        let _ = GenerationConfig::from_model_files(&p.with_file_name("config.json"), Some(p));
-    });
+    fuzz(
+        "generation_config.json",
+        &generation,
+        Some(&dir),
+        "generation_config.json",
+        &|p| {
+            let _ = GenerationConfig::from_model_files(&p.with_file_name("config.json"), Some(p));
+        },
+    );
 }
 
 #[test]
 fn sentencepiece_models() {
     let dir = marian("tiny-st");
-    fuzz("source.spm", &dir.join("source.spm"), Some(&dir), "source.spm", &|p| {
-        if let Ok(t) = tolk::tokenize::load(p.parent().unwrap()) {
-            let _ = t.encode("Hej med dig, 3,5 % – «citat» 🙂");
-        }
-    });
+    fuzz(
+        "source.spm",
+        &dir.join("source.spm"),
+        Some(&dir),
+        "source.spm",
+        &|p| {
+            if let Ok(t) = tolk::tokenize::load(p.parent().unwrap()) {
+                let _ = t.encode("Hej med dig, 3,5 % – «citat» 🙂");
+            }
+        },
+    );
 }
 
 #[test]

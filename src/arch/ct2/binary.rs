@@ -206,8 +206,12 @@ impl Ct2Binary {
             } else {
                 stored.saturating_mul(dtype.size())
             };
-            let elements: usize = shape.iter().product();
-            if elements.checked_mul(dtype.size()) != Some(num_bytes) {
+            // Checked: a damaged shape must not overflow (a panic in debug builds, a wrong size
+            // that happens to match in release ones).
+            let bytes = shape
+                .iter()
+                .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d));
+            if bytes != Some(num_bytes) {
                 return Err(Error::CorruptModel {
                     path: path.to_path_buf(),
                     reason: format!(
@@ -428,5 +432,46 @@ impl Ct2Binary {
             }
         };
         Ok(Tensor::from_vec(values, v.shape.as_slice(), &Device::Cpu)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16 + 1).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out.push(0);
+    }
+
+    /// A version-6 `model.bin` with one f32 variable of `shape` and `data` bytes.
+    fn one_variable(shape: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut b = 6u32.to_le_bytes().to_vec();
+        string(&mut b, "TransformerSpec");
+        b.extend_from_slice(&7u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        string(&mut b, "w");
+        b.push(shape.len() as u8);
+        for d in shape {
+            b.extend_from_slice(&d.to_le_bytes());
+        }
+        b.push(0); // float32
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(data);
+        b.extend_from_slice(&0u32.to_le_bytes()); // no aliases
+        b
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_a_clear_error() {
+        let path = Path::new("model.bin");
+        let ok = Ct2Binary::from_bytes(one_variable(&[2], &[0; 8]), path).unwrap();
+        assert_eq!(ok.get("w").unwrap().shape, [2]);
+        // 4 bytes × (2³² − 1)³ overflows: refused, not wrapped around or panicking.
+        let err = Ct2Binary::from_bytes(one_variable(&[u32::MAX; 3], &[0; 4]), path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shape"), "{err}");
     }
 }
