@@ -14,23 +14,7 @@ use tolk::arch::{MarianConfig, T5Config, Weights};
 use tolk::decode::GenerationConfig;
 use tolk::tokenize::GgufTokenizer;
 
-use crate::common::{fixture, zh_en_package};
-
-/// A small, fast generator (xorshift64*); the seed makes a failing case reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use crate::common::{fixture, zh_en_package, Rng};
 
 /// One damaged copy of `bytes`. Damage is aimed at the first 4 KiB three times in four, where
 /// headers, lengths and offsets live.

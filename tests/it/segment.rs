@@ -3,27 +3,11 @@
 
 use std::path::PathBuf;
 
+use crate::common::Rng;
 use tolk::pipeline::batch::{padded_cost, plan_batches, scatter};
 use tolk::pipeline::segment::{
     rejoin, segment, segment_lang, segment_lines, split_long, split_long_glued,
 };
-
-/// xorshift64*: deterministic pseudo-random numbers.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
 
 /// What reassembly with the sentences themselves must give: lines without trailing whitespace, `\n` endings.
 fn normalise(text: &str) -> String {
