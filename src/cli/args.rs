@@ -56,7 +56,7 @@ pub struct RuntimeArgs {
     #[arg(long, value_parser = dtype_arg, default_value = "auto")]
     pub dtype: String,
     /// CPU threads for matrix products (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
     /// No progress bar.
     #[arg(long, short)]
@@ -354,7 +354,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = at_least_one)]
     pub char_limit: Option<usize>,
     /// Requests a minute each key (or client address, without keys) may make.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub req_limit: Option<u32>,
     /// Most sentences waiting for the models at once; over it, requests get 429 at once.
     #[arg(long, value_parser = at_least_one, default_value_t = 4096)]
@@ -363,7 +363,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = positive_seconds, default_value_t = 60.0)]
     pub timeout: f64,
     /// Largest request body in bytes.
-    #[arg(long, default_value_t = 4 << 20)]
+    #[arg(long, value_parser = at_least_one, default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
     /// Padded source tokens x beams per model batch.
     #[arg(long, value_parser = at_least_one, default_value_t = tolk::pipeline::translate::DEFAULT_BATCH_TOKENS)]

@@ -160,6 +160,9 @@ fn bad_flag_values_are_usage_errors() {
         &["serve", "--max-queue", "0"],
         &["serve", "--timeout", "0"],
         &["serve", "--char-limit", "0"],
+        &["serve", "--req-limit", "0"],
+        &["serve", "--max-body-bytes", "0"],
+        &["translate", "--threads", "0"],
         &["bench", "--device", "tpu"],
     ] {
         let flag = args.iter().find(|a| a.starts_with("--")).unwrap();
