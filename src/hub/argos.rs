@@ -189,7 +189,15 @@ impl Ct2Package {
 }
 
 /// Extract `archive` once under `cache`; returns the package folder inside the extraction.
+/// The most an Argos package may unpack to (the largest published ones are under 1 GB).
+const MAX_EXTRACTED_BYTES: u64 = 16 << 30;
+
 fn extract_archive(archive: &Path, cache: &Path) -> Result<PathBuf> {
+    extract_archive_within(archive, cache, MAX_EXTRACTED_BYTES)
+}
+
+/// [`extract_archive`] refusing archives that declare more than `limit` bytes unpacked.
+fn extract_archive_within(archive: &Path, cache: &Path, limit: u64) -> Result<PathBuf> {
     let corrupt = |reason: String| Error::CorruptModel {
         path: archive.to_path_buf(),
         reason,
@@ -223,8 +231,16 @@ fn extract_archive(archive: &Path, cache: &Path) -> Result<PathBuf> {
         let _ = std::fs::remove_dir_all(&tmp);
         let file = std::fs::File::open(archive)
             .map_err(|e| Error::io(format!("opening {}", archive.display()), e))?;
+        // Entries are kept inside the folder (zip sanitizes names that climb out), symbolic
+        // links are not created (a package has none, and one could point anywhere), headers
+        // must agree with the central directory, and an archive that declares more than
+        // MAX_EXTRACTED_BYTES is refused before anything is written (zip bombs).
+        let options = zip::read::ExtractOptions::default()
+            .symlink_action(zip::read::SymlinkExtractAction::NoExtract)
+            .with_size_limit(limit)
+            .enforce_header_consistency(true);
         let unzip = zip::ZipArchive::new(file)
-            .and_then(|mut z| z.extract(&tmp))
+            .and_then(|mut z| z.extract_with_options(&tmp, options))
             .map_err(|e| {
                 let _ = std::fs::remove_dir_all(&tmp);
                 corrupt(format!("cannot unzip it: {e}; download the package again"))
@@ -299,5 +315,80 @@ mod tests {
         assert!(err.contains("cannot unzip"), "{err}");
         let left: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    /// A zip of `(name, bytes)` files and `(name, target)` symbolic links.
+    fn zip_of(path: &Path, files: &[(&str, &[u8])], links: &[(&str, &str)]) {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in files {
+            z.start_file(*name, opts).unwrap();
+            z.write_all(bytes).unwrap();
+        }
+        for (name, target) in links {
+            z.add_symlink(*name, *target, opts).unwrap();
+        }
+        z.finish().unwrap();
+    }
+
+    #[test]
+    fn hostile_archives_stay_in_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        // Names that climb out or are absolute: refused (the whole archive, leaving nothing)
+        // or kept inside the package's folder; never written outside it.
+        for name in [
+            "../escaped.txt",
+            "/tmp/tolk-abs-escape.txt",
+            "pkg/../../escaped.txt",
+        ] {
+            let a = dir.path().join("evil.argosmodel");
+            zip_of(&a, &[("pkg/model/model.bin", b"x"), (name, b"out")], &[]);
+            match extract_archive(&a, &cache) {
+                Ok(root) => assert!(root.starts_with(&cache)),
+                Err(e) => assert!(e.to_string().contains("cannot unzip"), "{name}: {e}"),
+            }
+            assert!(!dir.path().join("escaped.txt").exists(), "{name}");
+            assert!(!cache.join("escaped.txt").exists(), "{name}");
+            assert!(!Path::new("/tmp/tolk-abs-escape.txt").exists(), "{name}");
+        }
+        // Symbolic links are not created, wherever they point.
+        let a = dir.path().join("links.argosmodel");
+        zip_of(
+            &a,
+            &[("pkg/model/model.bin", b"x")],
+            &[
+                ("pkg/link", "/etc/passwd"),
+                ("pkg/up", "../../.."),
+                ("pkg/in", "model"),
+            ],
+        );
+        let root = extract_archive(&a, &cache).unwrap();
+        assert!(root.join("model/model.bin").is_file());
+        for link in ["link", "up", "in"] {
+            assert!(
+                std::fs::symlink_metadata(root.join(link)).is_err(),
+                "{link} was extracted"
+            );
+        }
+    }
+
+    #[test]
+    fn an_archive_declaring_too_much_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("bomb.argosmodel");
+        // 1 MiB of zeros compresses to about a kilobyte.
+        zip_of(&a, &[("pkg/model/model.bin", &vec![0u8; 1 << 20])], &[]);
+        assert!(std::fs::metadata(&a).unwrap().len() < 16 << 10);
+        let cache = dir.path().join("cache");
+        let err = extract_archive_within(&a, &cache, 64 << 10)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot unzip"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+        // Under a limit that fits, the same archive unpacks.
+        assert!(extract_archive_within(&a, &cache, 2 << 20).is_ok());
     }
 }

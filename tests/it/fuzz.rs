@@ -217,3 +217,36 @@ fn ctranslate2_model_bin() {
         let _ = Ct2Binary::load(p);
     });
 }
+
+#[test]
+fn argos_archives() {
+    // A small package zip (CT2 header of the tiny kind, metadata, vocabulary), damaged.
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.argosmodel");
+    {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&seed).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in [
+            (
+                "pkg/model/model.bin",
+                &b"\x06\x00\x00\x00\x10\x00TransformerSpec\x00"[..],
+            ),
+            ("pkg/model/config.json", b"{\"add_source_bos\": false}"),
+            (
+                "pkg/metadata.json",
+                b"{\"from_code\": \"zh\", \"to_code\": \"en\"}",
+            ),
+            ("pkg/sentencepiece.model", b"not a model"),
+        ] {
+            z.start_file(name, opts).unwrap();
+            z.write_all(bytes).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let cache = dir.path().join("cache");
+    fuzz("argosmodel", &seed, None, "package.argosmodel", &|p| {
+        let _ = tolk::hub::Ct2Package::open(p, &cache);
+        let _ = std::fs::remove_dir_all(&cache);
+    });
+}
