@@ -250,3 +250,77 @@ fn argos_archives() {
         let _ = std::fs::remove_dir_all(&cache);
     });
 }
+
+/// Arbitrary text: pieces a wire story is made of (sentence ends in several scripts,
+/// abbreviations, quotes, dashes, odd whitespace, combining marks, emoji), or raw random bytes
+/// read as lossy UTF-8.
+fn random_text(rng: &mut Rng) -> String {
+    const PIECES: &[&str] = &[
+        "Hej", " ", "  ", "\n", "\n\n", "\r\n", "\t", ".", "!", "?", "…", "...", "。", "！", "？",
+        "z.B.", "bl.a.", "Dr.", "U.S.", "3,5", "1.000", "«", "»", "“", "”", "\"", "'", "–", "—",
+        "- ", "(", ")", "中国", "经济", "e\u{301}", "\u{200d}", "\u{2028}", "\u{feff}", "🙂",
+        "ABC", "5G", "a", "Z",
+    ];
+    if rng.below(5) == 0 {
+        let bytes: Vec<u8> = (0..rng.below(200)).map(|_| rng.next() as u8).collect();
+        return String::from_utf8_lossy(&bytes).into_owned();
+    }
+    (0..rng.below(60)).map(|_| rng.pick(PIECES)).collect()
+}
+
+#[test]
+fn text_readers() {
+    // The segmenter, the long-sentence splitter and the JSONL record reader on arbitrary
+    // text: no panic, and the invariants the pipeline relies on.
+    let (limit, cases) = budget();
+    let seed = std::env::var("TOLK_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_7E47u64);
+    let mut rng = Rng(seed | 1);
+    let started = Instant::now();
+    let mut n = 0;
+    while n < cases && started.elapsed() < limit {
+        let state = rng.0;
+        let text = random_text(&mut rng);
+        let max = 1 + rng.below(12);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            use tolk::pipeline::segment::{
+                rejoin, segment, segment_lang, segment_lines, split_long_glued,
+            };
+            for doc in [segment(&text), segment_lang(&text, Some("zh"))] {
+                let sentences: Vec<&str> = doc.sentences().collect();
+                assert_eq!(sentences.len(), doc.sentence_count());
+                assert!(doc.reassemble(&sentences).is_ok());
+                for s in &sentences {
+                    let count = |t: &str| t.chars().count();
+                    let pieces = split_long_glued(s, max, &count);
+                    assert_eq!(rejoin(&pieces), *s, "split and rejoined");
+                }
+            }
+            let lines = segment_lines(&text);
+            let blank_free = lines.sentence_count() <= text.split('\n').count();
+            assert!(blank_free, "more sentences than lines in --lines mode");
+            let reader = tolk::jobs::input::RecordReader::jsonl(
+                std::io::Cursor::new(text.clone().into_bytes()),
+                Path::new("fuzz.jsonl"),
+            );
+            for record in reader.take(1000) {
+                let _ = record;
+            }
+        }));
+        if let Err(e) = outcome {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("text case {n} (rng state {state:#x}) failed on {text:?}: {msg}");
+        }
+        n += 1;
+    }
+    eprintln!(
+        "fuzz text readers: {n} cases in {:.1} s, no panic",
+        started.elapsed().as_secs_f64()
+    );
+}
