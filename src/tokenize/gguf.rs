@@ -502,12 +502,19 @@ fn merges_from_scores(tokens: &[String], scores: &[f64], vocab: &Vocab) -> Vec<(
         all.extend(local.into_iter().map(|(_, _, l, r)| (l, r, score)));
     }
     // Python's sorted(..., reverse=True) is stable: equal keys keep their order.
-    all.sort_by(|a, b| {
-        let ka = (a.2, a.0.chars().count(), a.1.chars().count());
-        let kb = (b.2, b.0.chars().count(), b.1.chars().count());
-        kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal)
-    });
+    all.sort_by(merge_order);
     all.into_iter().map(|(l, r, _)| (l, r)).collect()
+}
+
+/// Highest (score, left length, right length) first. A total order even on damaged scores:
+/// NaN sorts above every number (found by fuzzing: a comparison that is not a total order
+/// makes the sort panic); −0 and +0 tie, as in Python.
+fn merge_order(a: &(String, String, f64), b: &(String, String, f64)) -> std::cmp::Ordering {
+    let score = |x: f64| if x == 0.0 { 0.0 } else { x };
+    let lens = |t: &(String, String, f64)| (t.0.chars().count(), t.1.chars().count());
+    score(b.2)
+        .total_cmp(&score(a.2))
+        .then_with(|| lens(b).cmp(&lens(a)))
 }
 
 #[cfg(test)]

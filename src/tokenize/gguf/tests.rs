@@ -88,3 +88,31 @@ fn byte_table_matches_gpt2() {
     assert_eq!(t[b'\n' as usize], 'Ċ');
     assert_eq!(byte_alphabet().len(), 256);
 }
+
+#[test]
+fn merge_order_is_total_even_with_nan_scores() {
+    // A comparison that is not a total order makes the sort panic (a damaged file's NaN
+    // scores once did): every pair and triple must be consistent.
+    let keys: Vec<(String, String, f64)> = [f64::NAN, -f64::NAN, 1.0, -2.0, 0.0, -0.0]
+        .iter()
+        .flat_map(|&s| [("a", "b"), ("ab", "b")].map(|(l, r)| (l.to_string(), r.to_string(), s)))
+        .collect();
+    for a in &keys {
+        for b in &keys {
+            assert_eq!(
+                merge_order(a, b),
+                merge_order(b, a).reverse(),
+                "{a:?} {b:?}"
+            );
+            for c in &keys {
+                if merge_order(a, b).is_le() && merge_order(b, c).is_le() {
+                    assert!(merge_order(a, c).is_le(), "{a:?} {b:?} {c:?}");
+                }
+            }
+        }
+    }
+    // −0 and +0 tie; higher scores first.
+    let k = |s: f64| ("a".to_string(), "b".to_string(), s);
+    assert!(merge_order(&k(0.0), &k(-0.0)).is_eq());
+    assert!(merge_order(&k(1.0), &k(-2.0)).is_lt());
+}
