@@ -235,12 +235,25 @@ fn extract_archive_within(archive: &Path, cache: &Path, limit: u64) -> Result<Pa
         // links are not created (a package has none, and one could point anywhere), headers
         // must agree with the central directory, and an archive that declares more than
         // MAX_EXTRACTED_BYTES is refused before anything is written (zip bombs).
+        // (The sizes are summed from the central directory here: zip's own limit refuses
+        // archives whose entries use data descriptors, as real Argos packages do.)
         let options = zip::read::ExtractOptions::default()
             .symlink_action(zip::read::SymlinkExtractAction::NoExtract)
-            .with_size_limit(limit)
             .enforce_header_consistency(true);
         let unzip = zip::ZipArchive::new(file)
-            .and_then(|mut z| z.extract_with_options(&tmp, options))
+            .and_then(|mut z| {
+                let mut declared = 0u64;
+                for i in 0..z.len() {
+                    declared = declared.saturating_add(z.by_index_raw(i)?.size());
+                }
+                if declared > limit {
+                    return Err(zip::result::ZipError::DecompressedSizeLimitExceeded {
+                        size: u128::from(declared),
+                        limit,
+                    });
+                }
+                z.extract_with_options(&tmp, options)
+            })
             .map_err(|e| {
                 let _ = std::fs::remove_dir_all(&tmp);
                 corrupt(format!("cannot unzip it: {e}; download the package again"))
