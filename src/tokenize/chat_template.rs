@@ -83,6 +83,8 @@ impl ChatTemplate {
             .build()
             .map_err(|e| Error::Tokenizer(format!("chat template syntax settings: {e}")))?;
         env.set_syntax(syntax);
+        // A template comes from the model file: bound the work it may do.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -142,8 +144,45 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| Error::Tokenizer(format!("chat template: {e}")))?;
-        tmpl.render(Value::from_pairs(ctx))
-            .map_err(|e| Error::Tokenizer(format!("rendering the chat template failed: {e:#}")))
+        let mut out = BoundedWriter(Vec::new(), false);
+        let rendered = tmpl.render_captured_to(Value::from_pairs(ctx), &mut out);
+        if out.1 {
+            return Err(Error::Tokenizer(format!(
+                "rendering the chat template failed: the prompt passed {} MiB; \
+                 the model's template is broken (pass a model with a working chat template)",
+                MAX_PROMPT_BYTES >> 20
+            )));
+        }
+        rendered
+            .map_err(|e| Error::Tokenizer(format!("rendering the chat template failed: {e:#}")))?;
+        String::from_utf8(out.0)
+            .map_err(|_| Error::Tokenizer("the chat template rendered invalid UTF-8".into()))
+    }
+}
+
+/// Most template instructions one render may execute: real templates take a few thousand for
+/// a short chat; a template that loops without end stops with an error instead of hanging.
+pub const TEMPLATE_FUEL: u64 = 20_000_000;
+
+/// Largest prompt a template may render (bytes): far past any model's context, small enough
+/// that a hostile template cannot fill memory.
+pub const MAX_PROMPT_BYTES: usize = 64 << 20;
+
+/// A `Vec` that refuses to grow past [`MAX_PROMPT_BYTES`] (and remembers that it refused).
+struct BoundedWriter(Vec<u8>, bool);
+
+impl std::io::Write for BoundedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_PROMPT_BYTES {
+            self.1 = true;
+            return Err(std::io::Error::other("prompt too long"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -392,6 +431,18 @@ mod tests {
             out,
             "[{\"role\": \"user\", \"content\": \"é \\\"q\\\"\\n\"}]|{\n  \"role\": \"user\",\n  \"content\": \"é \\\"q\\\"\\n\"\n}"
         );
+    }
+
+    #[test]
+    fn endless_or_huge_templates_stop_with_an_error() {
+        let msgs = [ChatMessage::user("hi")];
+        let long =
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+        let e = render(long, &msgs).unwrap_err().to_string();
+        assert!(e.contains("rendering the chat template failed"), "{e}");
+        let huge = "{% for i in range(100) %}{{ 'abcdefgh' * 10000000 }}{% endfor %}";
+        let e = render(huge, &msgs).unwrap_err().to_string();
+        assert!(e.contains("MiB"), "{e}");
     }
 
     #[test]

@@ -324,3 +324,136 @@ fn text_readers() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A chat template with what real ones use: loops, conditions, `namespace`, Python string
+/// methods, `tojson`, `raise_exception`, `strftime_now` and the special-token variables.
+const RICH_TEMPLATE: &str = "{%- set ns = namespace(sys=false) -%}\
+{%- if messages[0]['role'] == 'system' %}{% set ns.sys = true %}{% endif -%}\
+{{ bos_token }}{% if not ns.sys %}<|system|>Today is {{ strftime_now('%d %B %Y') }}.\n{% endif %}\
+{%- for message in messages -%}\
+{%- if message['role'] not in ['system', 'user', 'assistant'] %}{{ raise_exception('role ' + message['role']) }}{% endif -%}\
+<|{{ message['role'] }}|>{{ message['content'].strip() | trim }}{% if loop.last and message['role'] == 'assistant' %}{{ eos_token }}{% endif %}\n\
+{%- if tools %}{{ tools | tojson(indent=2) }}{% endif -%}\
+{%- endfor -%}\
+{%- if add_generation_prompt %}<|assistant|>{{ '' if messages|length > 3 else '\\n' }}{% endif -%}";
+
+/// One damaged copy of a template source: spans cut, doubled or moved, and Jinja fragments
+/// (including ones that loop long, nest deep or build huge strings) dropped in.
+fn mutate_template(src: &str, rng: &mut Rng) -> String {
+    const FRAGMENTS: &[&str] = &[
+        "{%",
+        "%}",
+        "{{",
+        "}}",
+        "{#",
+        "#}",
+        "{%-",
+        "-%}",
+        "for m in messages",
+        "endfor",
+        "if ",
+        "endif",
+        "else",
+        "elif",
+        "set x = ",
+        "loop.index",
+        "loop.cycle(1,2)",
+        "| tojson",
+        "|tojson(indent=4, sort_keys=true)",
+        "raise_exception('no')",
+        "range(99999999)",
+        "'ab' * 99999999",
+        "[1,2] * 99999999",
+        "messages * 999",
+        "((((((((((((((((",
+        "[[[[[[[[[[[[[[[[",
+        "}}}}",
+        "namespace()",
+        "strftime_now('%Y %j %%')",
+        ".split('|')",
+        ".upper()",
+        "[::-1]",
+        "[99999999999999999999]",
+        "1/0",
+        "None",
+        "macro m() ",
+        "endmacro",
+        "m()",
+        "caller()",
+        "recursive",
+        "loop(messages)",
+        "break",
+        "continue",
+        "~",
+        "~ messages",
+        "\u{0}",
+        "é",
+        "中",
+        "\n",
+    ];
+    let mut chars: Vec<char> = src.chars().collect();
+    for _ in 0..1 + rng.below(2) {
+        let len = chars.len().max(1);
+        let i = rng.below(len).min(chars.len());
+        let j = (i + rng.below(40)).min(chars.len());
+        match rng.below(4) {
+            0 => {
+                chars.drain(i..j);
+            }
+            1 => {
+                let span: Vec<char> = chars[i..j].to_vec();
+                let at = rng.below(chars.len() + 1);
+                chars.splice(at..at, span);
+            }
+            _ => {
+                let f: Vec<char> = rng.pick(FRAGMENTS).chars().collect();
+                chars.splice(i..i, f);
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+#[test]
+fn chat_templates() {
+    // Compiling and rendering a damaged template from a model file ends in a prompt or a
+    // clear error, and in bounded time and memory (fuel and a prompt-size cap).
+    use tolk::tokenize::chat_template::{TemplateTokens, CHATML};
+    use tolk::tokenize::{ChatMessage, ChatTemplate};
+    let (limit, cases) = budget();
+    let seed = std::env::var("TOLK_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xC4A7_7E3Au64);
+    let mut rng = Rng(seed | 1);
+    let tokens = TemplateTokens {
+        bos: Some("<s>".into()),
+        eos: Some("</s>".into()),
+        unk: None,
+        pad: None,
+    };
+    let started = Instant::now();
+    let (mut n, mut rendered) = (0, 0);
+    while n < cases && started.elapsed() < limit {
+        let state = rng.0;
+        let src = mutate_template([CHATML, RICH_TEMPLATE][rng.below(2)], &mut rng);
+        let roles = ["system", "user", "assistant", "tool", ""];
+        let messages: Vec<ChatMessage> = (0..rng.below(5))
+            .map(|_| ChatMessage::new(rng.pick(&roles), random_text(&mut rng)))
+            .collect();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            ChatTemplate::new(&src)
+                .and_then(|t| t.render(&messages, rng.below(2) == 0, &tokens))
+                .is_ok()
+        }));
+        match outcome {
+            Ok(ok) => rendered += ok as usize,
+            Err(_) => panic!("template case {n} (rng state {state:#x}) panicked on {src:?}"),
+        }
+        n += 1;
+    }
+    eprintln!(
+        "fuzz chat templates: {n} cases ({rendered} rendered) in {:.1} s, no panic",
+        started.elapsed().as_secs_f64()
+    );
+}
