@@ -25,6 +25,8 @@ mod marian;
 mod spm;
 mod spm_norm;
 mod spm_proto;
+#[cfg(test)]
+mod spm_roundtrip;
 mod t5;
 
 use std::path::Path;

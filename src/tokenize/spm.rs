@@ -197,6 +197,12 @@ impl SentencePiece {
         self.pieces[id as usize].kind
     }
 
+    /// `text` as the model's normalizer rewrites it (`normalize(text)` upstream).
+    #[cfg(test)]
+    pub(crate) fn normalize(&self, text: &str) -> String {
+        self.normalizer.normalize(text)
+    }
+
     /// Segment `text` into piece strings, as `encode(text, out_type=str)` does.
     pub(crate) fn encode(&self, text: &str) -> Vec<String> {
         let normalized = self.normalizer.normalize(text);
