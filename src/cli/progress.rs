@@ -35,3 +35,18 @@ pub fn spinner(message: &str) -> ProgressBar {
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
 }
+
+/// A count of `unit`s done, for work whose total is not known (standard input), hidden when
+/// quiet or when stderr is not a terminal.
+pub fn counter(unit: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{spinner}} {{pos}} {unit} [{{elapsed_precise}}] {{per_sec}}"
+    )) {
+        pb.set_style(style);
+    }
+    pb
+}

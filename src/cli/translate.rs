@@ -1,4 +1,9 @@
 //! `tolk translate`: an article (or lines) in, English out.
+//!
+//! An article, and `--format json`, are read whole ([`input::read_text`]); `--lines` with text
+//! or JSONL output streams: chunks of whole lines are translated and written one after another
+//! ([`input::LineChunks`]), so memory stays bounded on inputs of any size and the output equals
+//! what one pass over the whole input gives.
 
 use std::io::Write;
 use std::time::Instant;
@@ -7,16 +12,17 @@ use anyhow::{Context, Result};
 use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
 use tolk::pipeline::report;
-use tolk::pipeline::segment::{segment, segment_lines};
-use tolk::pipeline::translate::{BatchOptions, LoadOptions, Translation, Translator};
+use tolk::pipeline::segment::{segment, segment_lines, Document};
+use tolk::pipeline::translate::{BatchOptions, LoadOptions, TokenCounts, Translation, Translator};
 
 use super::args::{Format, TranslateArgs};
 use super::{input, progress, set_threads};
 
 pub fn run(a: TranslateArgs) -> Result<()> {
     set_threads(a.runtime.threads);
-    let device = a.runtime.device.parse::<DeviceSpec>()?;
-    let precision = parse_precision(&a.runtime.dtype)?;
+    if a.lines && a.format != Format::Json {
+        return stream_lines(&a);
+    }
     let text = input::read_text(a.input.as_deref())?;
     let doc = if a.lines {
         segment_lines(&text)
@@ -32,8 +38,109 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         };
         return print(a.format, &result, serde_json::json!({}));
     }
-
+    let (translator, load_seconds) = load(&a)?;
+    let unit = unit(&a);
+    let bar = progress::bar(doc.sentence_count(), unit, a.runtime.quiet);
     let started = Instant::now();
+    let mut result =
+        translator.translate_document(&doc, batching(&a), &mut |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    let translate_seconds = started.elapsed().as_secs_f64();
+    // Line-aligned and per-sentence output shows exactly what the model produced (empty stays
+    // empty); an article keeps the source text where the model gave nothing, so no part of it
+    // goes missing.
+    let exact = a.lines || a.format == Format::Jsonl;
+    if exact {
+        result.blank_untranslated(&doc)?;
+    }
+    let positions = untranslated(&a, &doc, &result, 0, 0);
+    warn_untranslated(&a, &positions, positions.len());
+    report_speed(
+        &a,
+        result.sentences.len(),
+        result.counts,
+        translate_seconds,
+        load_seconds,
+    );
+    let meta = serde_json::json!({
+        "model": translator.description(),
+        "load_seconds": load_seconds,
+        "translate_seconds": translate_seconds,
+        "source_tokens": result.counts.source_tokens,
+        "generated_tokens": result.counts.generated_tokens,
+    });
+    print(a.format, &result, meta)
+}
+
+/// `--lines` with text or JSONL output: chunk by chunk, the model loaded at the first line
+/// that has something to translate.
+fn stream_lines(a: &TranslateArgs) -> Result<()> {
+    let (mut chunks, total) = input::LineChunks::open(a.input.as_deref())?;
+    let bar = match total {
+        Some(n) => progress::bar(n, "lines", a.runtime.quiet),
+        None => progress::counter("lines", a.runtime.quiet),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut translator: Option<(Translator, f64)> = None;
+    let (mut sentences, mut counts, mut seconds) = (0usize, TokenCounts::default(), 0.0);
+    let (mut shown, mut untranslated_count) = (Vec::new(), 0);
+    while let Some(chunk) = chunks.next_chunk()? {
+        let doc = segment_lines(&chunk.text);
+        let line_count = doc.lines.len();
+        if doc.sentence_count() == 0 {
+            out.write_all(doc.reassemble::<String>(&[])?.as_bytes())?;
+            bar.inc(line_count as u64);
+            continue;
+        }
+        if translator.is_none() {
+            translator = Some(load(a)?);
+        }
+        let Some((t, _)) = translator.as_mut() else {
+            unreachable!("loaded above")
+        };
+        let started = Instant::now();
+        let mut result = t.translate_document(&doc, batching(a), &mut |_| {})?;
+        seconds += started.elapsed().as_secs_f64();
+        result.blank_untranslated(&doc)?;
+        let positions = untranslated(a, &doc, &result, chunk.first_line - 1, sentences);
+        untranslated_count += positions.len();
+        shown.extend(
+            positions
+                .into_iter()
+                .take(11usize.saturating_sub(shown.len())),
+        );
+        match a.format {
+            Format::Jsonl => {
+                let lines = doc.sentence_lines();
+                for (k, p) in result.sentences.iter().enumerate() {
+                    let mut row = serde_json::to_value(p)?;
+                    row["index"] = (sentences + k).into();
+                    row["line"] = (chunk.first_line + lines[k]).into();
+                    serde_json::to_writer(&mut out, &row)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            _ => out.write_all(result.text.as_bytes())?,
+        }
+        out.flush()?;
+        sentences += result.sentences.len();
+        counts.source_tokens += result.counts.source_tokens;
+        counts.generated_tokens += result.counts.generated_tokens;
+        bar.inc(line_count as u64);
+    }
+    bar.finish_and_clear();
+    warn_untranslated(a, &shown, untranslated_count);
+    if let Some((_, load_seconds)) = translator {
+        report_speed(a, sentences, counts, seconds, load_seconds);
+    }
+    Ok(())
+}
+
+/// Open the model `--model` names, with the generation flags applied; also the seconds it took.
+fn load(a: &TranslateArgs) -> Result<(Translator, f64)> {
+    let started = Instant::now();
+    let device = a.runtime.device.parse::<DeviceSpec>()?;
+    let precision = parse_precision(&a.runtime.dtype)?;
     let mut hub = HubOptions::from_env()?;
     hub.progress &= !a.runtime.quiet;
     let options = LoadOptions {
@@ -54,60 +161,82 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     if let Some(n) = a.min_new_tokens {
         generation.min_new_tokens = n;
     }
-    let load_seconds = started.elapsed().as_secs_f64();
+    Ok((translator, started.elapsed().as_secs_f64()))
+}
 
-    let unit = if a.lines { "lines" } else { "sentences" };
-    let bar = progress::bar(doc.sentence_count(), unit, a.runtime.quiet);
-    let batching = BatchOptions {
+fn batching(a: &TranslateArgs) -> BatchOptions {
+    BatchOptions {
         max_batch_tokens: a.batch_tokens,
+    }
+}
+
+fn unit(a: &TranslateArgs) -> &'static str {
+    if a.lines {
+        "lines"
+    } else {
+        "sentences"
+    }
+}
+
+/// 1-based input lines (`--lines`) or sentence numbers of the sentences the model left empty;
+/// `line_offset` and `sentence_offset` place a chunk in the whole input.
+fn untranslated(
+    a: &TranslateArgs,
+    doc: &Document,
+    result: &Translation,
+    line_offset: usize,
+    sentence_offset: usize,
+) -> Vec<usize> {
+    let positions = result.untranslated_positions();
+    if a.lines {
+        let lines = doc.sentence_lines();
+        positions
+            .into_iter()
+            .map(|i| line_offset + lines[i] + 1)
+            .collect()
+    } else {
+        positions
+            .into_iter()
+            .map(|i| sentence_offset + i + 1)
+            .collect()
+    }
+}
+
+/// Say on stderr which lines or sentences the model produced nothing for (the first ten of
+/// `count`).
+fn warn_untranslated(a: &TranslateArgs, positions: &[usize], count: usize) {
+    if count == 0 {
+        return;
+    }
+    let what = if a.lines { "line" } else { "sentence" };
+    let list = positions
+        .iter()
+        .take(10)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if count > 10 { ", …" } else { "" };
+    let kept = if a.lines || a.format == Format::Jsonl {
+        "their output is left empty"
+    } else {
+        "their source text was kept"
     };
-    let started = Instant::now();
-    let mut result = translator.translate_document(&doc, batching, &mut |n| bar.inc(n as u64))?;
-    bar.finish_and_clear();
-    let translate_seconds = started.elapsed().as_secs_f64();
-    // Line-aligned and per-sentence output shows exactly what the model produced (empty stays
-    // empty); an article keeps the source text where the model gave nothing, so no part of it
-    // goes missing.
-    let exact = a.lines || a.format == Format::Jsonl;
-    if exact {
-        result.blank_untranslated(&doc)?;
+    eprintln!(
+        "warning: the model produced nothing for {count} {} ({what} {list}{more}); {kept}",
+        unit(a)
+    );
+}
+
+fn report_speed(a: &TranslateArgs, n: usize, counts: TokenCounts, seconds: f64, load: f64) {
+    if a.runtime.quiet {
+        return;
     }
-    let untranslated = result.untranslated_positions();
-    if !untranslated.is_empty() {
-        let what = if a.lines { "line" } else { "sentence" };
-        let list = untranslated
-            .iter()
-            .take(10)
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let more = if untranslated.len() > 10 { ", …" } else { "" };
-        let kept = if exact {
-            "their output is left empty"
-        } else {
-            "their source text was kept"
-        };
-        eprintln!(
-            "warning: the model produced nothing for {} {unit} ({what} {list}{more}); {kept}",
-            untranslated.len()
-        );
-    }
-    if !a.runtime.quiet {
-        let n = result.sentences.len();
-        eprintln!(
-            "translated {n} {unit} in {translate_seconds:.2}s ({:.2} {unit}/s, {:.1} generated tokens/s); model loaded in {load_seconds:.2}s",
-            n as f64 / translate_seconds,
-            result.counts.generated_tokens as f64 / translate_seconds,
-        );
-    }
-    let meta = serde_json::json!({
-        "model": translator.description(),
-        "load_seconds": load_seconds,
-        "translate_seconds": translate_seconds,
-        "source_tokens": result.counts.source_tokens,
-        "generated_tokens": result.counts.generated_tokens,
-    });
-    print(a.format, &result, meta)
+    let unit = unit(a);
+    eprintln!(
+        "translated {n} {unit} in {seconds:.2}s ({:.2} {unit}/s, {:.1} generated tokens/s); model loaded in {load:.2}s",
+        n as f64 / seconds,
+        counts.generated_tokens as f64 / seconds,
+    );
 }
 
 /// Write the result to stdout in the chosen format; `meta` adds fields to the JSON object.

@@ -118,6 +118,15 @@ impl Document {
         self.lines.iter().map(|l| l.sentences.len()).sum()
     }
 
+    /// The 0-based line of each sentence, in [`Document::sentences`] order.
+    pub fn sentence_lines(&self) -> Vec<usize> {
+        self.lines
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| std::iter::repeat_n(i, l.sentences.len()))
+            .collect()
+    }
+
     /// The layout with `translated[i]` in place of the `i`-th sentence. Each translation is trimmed; an
     /// empty one is left out with its separator. Where the source had no space between two sentences (CJK)
     /// a single space is put between two translations that are not CJK at the join. Each line's trailing

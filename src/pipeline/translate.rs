@@ -393,14 +393,13 @@ impl Translation {
         Ok(())
     }
 
-    /// 1-based input lines of the `untranslated` sentences of a line-per-sentence document
-    /// (`--lines`), or their 1-based sentence numbers otherwise.
+    /// 0-based indices of the `untranslated` sentences.
     pub fn untranslated_positions(&self) -> Vec<usize> {
         self.sentences
             .iter()
             .enumerate()
             .filter(|(_, p)| p.untranslated)
-            .map(|(i, _)| i + 1)
+            .map(|(i, _)| i)
             .collect()
     }
 }

@@ -4,7 +4,7 @@
 //! `decode(encode(x))` is the normalized `x` with the whitespace escapes undone (what
 //! sentencepiece promises), on the decoded text too.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 

@@ -129,6 +129,15 @@ fn invalid_utf8_names_the_byte_offset() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("byte offset 4"));
+    // --lines streams, and still names the line and refuses the chunk before any output.
+    tolk()
+        .args(["translate", "--lines", "--model"])
+        .arg(fixture("marian/tiny-bin"))
+        .write_stdin(b"Hej.\nDav.\nbad \xff\n".to_vec())
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("line 3").and(predicate::str::contains("byte offset 14")));
 }
 
 #[test]

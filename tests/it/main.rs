@@ -11,6 +11,7 @@ mod fuzz;
 mod gguf;
 mod hub;
 mod info;
+mod limits;
 mod marian_parity;
 mod registry;
 mod segment;
