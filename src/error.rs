@@ -66,6 +66,14 @@ pub enum Error {
     BadOutput { path: PathBuf, reason: String },
 
     /// A tensor operation failed.
+    /// A Redis command failed (`tolk enqueue`, `worker`, `results`); `context` says which.
+    #[error("redis: {context}: {source}")]
+    Redis {
+        context: String,
+        #[source]
+        source: redis::RedisError,
+    },
+
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }

@@ -9,6 +9,8 @@
 //! - [`device`]: device and dtype choice;
 //! - [`simd`]: vector math shared by the CPU kernels;
 //! - [`serve`]: `tolk serve`, the HTTP service (LibreTranslate's API and tolk's own);
+//! - [`jobs`]: batch jobs over many documents (`tolk batch`);
+//! - [`streams`]: the same jobs shared by many machines through Redis Streams (`tolk worker`);
 //! - [`bench`]: throughput and memory measurements on fixed shapes (`tolk bench`).
 
 pub mod arch;
@@ -24,6 +26,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod serve;
 pub mod simd;
+pub mod streams;
 pub mod tokenize;
 
 pub use error::{Error, Result};

@@ -27,6 +27,12 @@ pub enum Command {
     Bench(BenchArgs),
     /// Translate and summarize many documents (JSONL or a folder) into a resumable JSONL file.
     Batch(BatchArgs),
+    /// Queue documents (JSONL or a folder) on a Redis stream for `tolk worker`s, once each.
+    Enqueue(EnqueueArgs),
+    /// Take documents from a Redis stream with other workers, as `tolk batch` processes them.
+    Worker(WorkerArgs),
+    /// Write the workers' finished records from Redis into a resumable JSONL file.
+    Results(ResultsArgs),
     /// List the models tolk knows by name (models/*.toml), and whether each is downloaded.
     Models(ModelsArgs),
     /// Serve translations and briefings over HTTP: LibreTranslate's API and tolk's own.
@@ -249,6 +255,16 @@ pub struct BatchArgs {
     /// Output JSONL file; records already in it are skipped (resume).
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Remove failed records from the output first and try them again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+/// How documents are translated and summarized: shared by `tolk batch` and `tolk worker`.
+#[derive(Debug, Args)]
+pub struct JobArgs {
     /// Source language of records without a "lang": an ISO 639-1 code, or auto to detect it
     /// per document (and per paragraph where a document mixes languages).
     #[arg(long, default_value = "auto")]
@@ -277,9 +293,6 @@ pub struct BatchArgs {
     /// Documents whose sentences are batched together (more: fuller batches, later first output).
     #[arg(long, value_parser = at_least_one, default_value_t = 64)]
     pub window_docs: usize,
-    /// Remove failed records from the output first and try them again.
-    #[arg(long)]
-    pub retry_failed: bool,
     /// A folder of extra model TOMLs (same format as models/; same names override).
     #[arg(long)]
     pub registry: Option<PathBuf>,
@@ -288,6 +301,71 @@ pub struct BatchArgs {
     pub max_loaded_models: usize,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// Where the shared work lives in Redis.
+#[derive(Debug, Args)]
+pub struct RedisArgs {
+    /// Redis server, e.g. redis://127.0.0.1:6379/0 (redis+unix:///path for a socket).
+    #[arg(long, value_name = "URL")]
+    pub redis: String,
+    /// The stream the documents are queued on.
+    #[arg(long, default_value = "tolk:in")]
+    pub stream: String,
+    /// The stream finished records are added to (`<results>:done` holds them by key).
+    #[arg(long, default_value = "tolk:out")]
+    pub results: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// Input: a JSONL file or a folder, as `tolk batch` reads it.
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// No progress or summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// The consumer group the workers share.
+    #[arg(long, default_value = "tolk")]
+    pub group: String,
+    /// This worker's name in the group (default: host name and process id). A restarted worker
+    /// with the same name takes up its own unfinished entries first.
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// Entries another worker has held this long without finishing are taken over.
+    #[arg(long, value_parser = at_least_one, default_value_t = 60_000)]
+    pub claim_idle_ms: usize,
+    /// An entry delivered more often than this goes to the dead-letter stream
+    /// (`<stream>:dead`) with its last error, and gets a failed record.
+    #[arg(long, value_parser = at_least_one, default_value_t = 3)]
+    pub max_deliveries: usize,
+    /// Process what is queued (and what dead workers left), then exit.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub job: JobArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultsArgs {
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Output JSONL file; records already in it are skipped (resume).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Keep waiting for new results (until SIGTERM or Ctrl-C).
+    #[arg(long)]
+    pub follow: bool,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Which task `tolk models --task` keeps.

@@ -16,11 +16,18 @@ use tolk::pipeline::summarize::{Bound, DecodeOverrides, SummaryOptions};
 use tolk::pipeline::translate::{BatchOptions, LoadOptions};
 use tolk::registry::{is_valid_code, normalize_lang, Registry};
 
-use super::args::BatchArgs;
+use super::args::{BatchArgs, JobArgs};
 use super::set_threads;
 
-pub fn run(a: BatchArgs) -> Result<()> {
-    set_threads(a.runtime.threads);
+/// What a job needs, built from the model flags `tolk batch` and `tolk worker` share.
+pub(super) struct Setup {
+    pub models: Models,
+    pub detector: Box<dyn Identify>,
+    pub opts: JobOptions,
+}
+
+/// Validate the shared job flags and prepare the models (loaded on first use).
+pub(super) fn setup(a: &JobArgs) -> Result<Setup> {
     let bound = Bound::from_flags(a.bound.sentences, a.bound.words)?;
     let device = a.runtime.device.parse::<DeviceSpec>()?;
     let precision = parse_precision(&a.runtime.dtype)?;
@@ -52,34 +59,7 @@ pub fn run(a: BatchArgs) -> Result<()> {
     };
     let mut hub = HubOptions::from_env()?;
     hub.progress &= !a.runtime.quiet;
-
-    let total = RecordReader::count(&a.input)
-        .with_context(|| format!("cannot read input {}", a.input.display()))?;
-    let records = RecordReader::open(&a.input)?;
-    let (mut out, resumed) = OutputLog::open(&a.output, a.retry_failed)?;
-    if !a.runtime.quiet && (resumed.records > 0 || resumed.truncated_bytes > 0) {
-        eprintln!(
-            "resuming {}: {} records already there ({} failed{}){}",
-            a.output.display(),
-            resumed.records,
-            resumed.failed,
-            if resumed.dropped_failed > 0 {
-                format!(", {} failed ones removed to retry", resumed.dropped_failed)
-            } else {
-                String::new()
-            },
-            if resumed.truncated_bytes > 0 {
-                format!(
-                    "; removed a cut-short last line of {} bytes",
-                    resumed.truncated_bytes
-                )
-            } else {
-                String::new()
-            },
-        );
-    }
-
-    let mut models = Models::new(
+    let models = Models::new(
         ModelOptions {
             hub,
             load: LoadOptions {
@@ -111,8 +91,48 @@ pub fn run(a: BatchArgs) -> Result<()> {
             headline: false,
         },
     };
+    Ok(Setup {
+        models,
+        detector,
+        opts,
+    })
+}
 
-    let bar = progress_bar(total, a.runtime.quiet);
+pub fn run(a: BatchArgs) -> Result<()> {
+    set_threads(a.job.runtime.threads);
+    let Setup {
+        mut models,
+        detector,
+        opts,
+    } = setup(&a.job)?;
+    let quiet = a.job.runtime.quiet;
+    let total = RecordReader::count(&a.input)
+        .with_context(|| format!("cannot read input {}", a.input.display()))?;
+    let records = RecordReader::open(&a.input)?;
+    let (mut out, resumed) = OutputLog::open(&a.output, a.retry_failed)?;
+    if !quiet && (resumed.records > 0 || resumed.truncated_bytes > 0) {
+        eprintln!(
+            "resuming {}: {} records already there ({} failed{}){}",
+            a.output.display(),
+            resumed.records,
+            resumed.failed,
+            if resumed.dropped_failed > 0 {
+                format!(", {} failed ones removed to retry", resumed.dropped_failed)
+            } else {
+                String::new()
+            },
+            if resumed.truncated_bytes > 0 {
+                format!(
+                    "; removed a cut-short last line of {} bytes",
+                    resumed.truncated_bytes
+                )
+            } else {
+                String::new()
+            },
+        );
+    }
+
+    let bar = progress_bar(total, quiet);
     let started = Instant::now();
     let mut generated = 0usize;
     let report = run_job(
@@ -137,7 +157,7 @@ pub fn run(a: BatchArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    if !a.runtime.quiet {
+    if !quiet {
         eprintln!(
             "batch: {} documents written ({} failed), {} already done, {} duplicates skipped; {:.1}s, \
              {:.2} documents/s, {:.1} generated tokens/s ({} source, {} generated) -> {}",
@@ -168,13 +188,13 @@ pub fn run(a: BatchArgs) -> Result<()> {
 /// The language detector for `--from auto` (`given`: false), or none when every document's
 /// language is given.
 #[cfg(feature = "detect")]
-fn detector(_given: bool) -> Result<Box<dyn Identify>> {
+pub(super) fn detector(_given: bool) -> Result<Box<dyn Identify>> {
     Ok(Box::new(tolk::detect::Detector::new()))
 }
 
 /// This build has no detector: `--from auto` is refused up front rather than failing every record.
 #[cfg(not(feature = "detect"))]
-fn detector(given: bool) -> Result<Box<dyn Identify>> {
+pub(super) fn detector(given: bool) -> Result<Box<dyn Identify>> {
     struct Given;
     impl Identify for Given {
         fn identify(&self, _: &str) -> Option<(String, bool)> {

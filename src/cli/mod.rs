@@ -9,6 +9,7 @@ mod input;
 mod models;
 mod progress;
 mod serve;
+mod streams;
 mod summarize;
 mod translate;
 
@@ -30,9 +31,13 @@ pub fn run(cli: Cli) -> Result<()> {
         args::Command::Summarize(a) => a.runtime.threads,
         args::Command::Brief(a) => a.runtime.threads,
         args::Command::Bench(a) => a.runtime.threads,
-        args::Command::Batch(a) => a.runtime.threads,
+        args::Command::Batch(a) => a.job.runtime.threads,
+        args::Command::Worker(a) => a.job.runtime.threads,
         args::Command::Serve(a) => a.runtime.threads,
-        args::Command::Info(_) | args::Command::Models(_) => None,
+        args::Command::Info(_)
+        | args::Command::Models(_)
+        | args::Command::Enqueue(_)
+        | args::Command::Results(_) => None,
     };
     set_threads(threads);
     if let args::Command::Serve(a) = cli.command {
@@ -51,6 +56,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         args::Command::Info(a) => info::run(a),
         args::Command::Bench(a) => bench::run(a),
         args::Command::Batch(a) => batch::run(a),
+        args::Command::Enqueue(a) => streams::enqueue(a),
+        args::Command::Worker(a) => streams::worker(a),
+        args::Command::Results(a) => streams::results(a),
         args::Command::Models(a) => models::run(a),
         args::Command::Serve(a) => serve::run(a),
     }

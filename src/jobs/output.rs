@@ -162,10 +162,26 @@ impl OutputLog {
     }
 }
 
+/// Where a job's finished records go: the output file, or (for `tolk worker`) Redis.
+pub trait RecordSink {
+    /// Store `record` (a JSON object) durably before returning.
+    fn append(&mut self, record: &Value) -> Result<()>;
+}
+
+impl RecordSink for OutputLog {
+    fn append(&mut self, record: &Value) -> Result<()> {
+        OutputLog::append(self, record)
+    }
+}
+
 /// The key a written record answers to (see [`super::input::Record::key`]).
 pub fn record_key(record: &Value) -> String {
     match record.get("id").filter(|v| !v.is_null()) {
         Some(id) => key_for(Some(id), 0),
+        // A malformed stream entry's record (`tolk results`) is named by its entry.
+        None if record.get("entry").is_some_and(Value::is_string) => {
+            format!("entry:{}", record["entry"].as_str().unwrap_or_default())
+        }
         None => key_for(
             None,
             record.get("line").and_then(Value::as_u64).unwrap_or(0) as usize,

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::input::{Doc, Record};
 use super::models::{Models, Route, TARGET_LANGUAGE};
-use super::output::OutputLog;
+use super::output::{OutputLog, RecordSink};
 use super::plan::{plan, Identify, Part, Plan};
 use crate::error::Result;
 use crate::pipeline::segment::{segment_lang, Document};
@@ -154,10 +154,12 @@ struct Work {
     error: Option<String>,
 }
 
-/// Translate, summarize and write one window of records.
-fn process_window(
+/// Translate, summarize and write one window of records to `out`, in order: every paragraph
+/// routed to its language's model, the sentences of all documents that share a model batched
+/// together. Records are assumed distinct (callers drop repeated keys).
+pub fn process_window(
     records: Vec<Record>,
-    out: &mut OutputLog,
+    out: &mut dyn RecordSink,
     models: &mut Models,
     identify: &dyn Identify,
     opts: &JobOptions,
