@@ -432,6 +432,10 @@ fn chat_templates() {
         unk: None,
         pad: None,
     };
+    // TOLK_FUZZ_TRACE=N prints every case from the N-th on (to find one that kills the process).
+    let trace_from: Option<usize> = std::env::var("TOLK_FUZZ_TRACE")
+        .ok()
+        .and_then(|s| s.parse().ok());
     let started = Instant::now();
     let (mut n, mut rendered) = (0, 0);
     while n < cases && started.elapsed() < limit {
@@ -441,6 +445,9 @@ fn chat_templates() {
         let messages: Vec<ChatMessage> = (0..rng.below(5))
             .map(|_| ChatMessage::new(rng.pick(&roles), random_text(&mut rng)))
             .collect();
+        if trace_from.is_some_and(|from| n >= from) {
+            eprintln!("case {n}: {src:?}");
+        }
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             ChatTemplate::new(&src)
                 .and_then(|t| t.render(&messages, rng.below(2) == 0, &tokens))

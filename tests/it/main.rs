@@ -16,6 +16,7 @@ mod marian_parity;
 mod registry;
 mod segment;
 mod serve;
+mod streams;
 mod summarize;
 mod summarize_real;
 mod support;

@@ -1,1 +1,2 @@
 pub mod hub_server;
+pub mod redis_server;
