@@ -73,6 +73,10 @@ pub fn worker(a: WorkerArgs) -> Result<()> {
         detector,
         opts,
     } = setup(&a.job)?;
+    models
+        .preload()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the worker cannot load its models, so it takes no work")?;
     let client = conn::client(&a.redis.redis)?;
     let stop = stop_flag()?;
     let wopts = WorkerOptions {

@@ -130,6 +130,20 @@ impl Models {
         Ok(&self.loaded.last().expect("just pushed").translator)
     }
 
+    /// Load now what every document will need: the one `--model` (when given) and the
+    /// summarizer (when summaries are on). A worker calls this before taking work, so a model
+    /// that cannot load stops it instead of failing every document it takes.
+    pub fn preload(&mut self) -> std::result::Result<(), String> {
+        if let Some(reference) = self.opts.translate_model.clone() {
+            let route = route(&self.registry, Some(&reference), TARGET_LANGUAGE)?;
+            self.translator(&route)?;
+        }
+        if let Some(Err(e)) = self.summarizer() {
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// The summarizer, loaded on first use; `None` when summaries are off.
     pub fn summarizer(&mut self) -> Option<std::result::Result<&dyn SummaryModel, String>> {
         let reference = self.opts.summary_model.clone()?;

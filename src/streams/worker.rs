@@ -285,27 +285,33 @@ fn take(
             return Ok(live);
         }
     }
-    let cursor = state.claim_cursor.clone().unwrap_or_else(|| "0-0".into());
-    let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-        .arg(&keys.stream)
-        .arg(&wopts.group)
-        .arg(&wopts.consumer)
-        .arg(wopts.claim_idle_ms)
-        .arg(&cursor)
-        .arg("COUNT")
-        .arg(count)
-        .query(con)
-        .map_err(redis_err(format!(
-            "claiming idle entries of {}",
-            keys.stream
-        )))?;
-    state.claim_cursor = Some(claimed.next_stream_id.clone());
-    if !claimed.claimed.is_empty() {
-        return Ok(claimed.claimed);
-    }
-    if claimed.next_stream_id != "0-0" {
-        // The scan goes on past entries that are not idle long enough; the next call resumes it.
-        return read(con, ">", None);
+    // Entries other consumers (or this one, for an entry that broke) have held too long: one
+    // pass of the scan per call, so a long pending list is walked to its end before new work.
+    loop {
+        let cursor = state.claim_cursor.take().unwrap_or_else(|| "0-0".into());
+        let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&keys.stream)
+            .arg(&wopts.group)
+            .arg(&wopts.consumer)
+            .arg(wopts.claim_idle_ms)
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query(con)
+            .map_err(redis_err(format!(
+                "claiming idle entries of {}",
+                keys.stream
+            )))?;
+        let scan_done = claimed.next_stream_id == "0-0";
+        if !scan_done {
+            state.claim_cursor = Some(claimed.next_stream_id.clone());
+        }
+        if !claimed.claimed.is_empty() {
+            return Ok(claimed.claimed);
+        }
+        if scan_done {
+            break;
+        }
     }
     read(con, ">", Some(if wopts.once { 100 } else { 1000 }))
 }
@@ -350,7 +356,7 @@ fn deliveries(
         .arg(&wopts.group)
         .arg(first)
         .arg(last)
-        .arg(entries.len().max(1) * 4)
+        .arg(entries.len() * 4 + 100)
         .arg(&wopts.consumer)
         .query(con)
         .map_err(redis_err(format!(

@@ -451,3 +451,32 @@ fn a_poison_record_is_dead_lettered_and_malformed_entries_fail_alone() {
     let why: String = dead.ids[0].get("error").unwrap();
     assert!(why.contains("TOLK_TEST_PANIC_ON matched"), "{why}");
 }
+
+#[test]
+fn a_worker_whose_model_cannot_load_takes_no_work() {
+    let Some(server) = RedisServer::start(false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    write_docs(&input, "m", 3);
+    enqueue(&server, "bad", &input);
+    let out = tolk()
+        .arg("worker")
+        .args(queue(&server, "bad"))
+        .args(["--once", "-m", "/nonexistent/model"])
+        .args(["--from", "da", "--no-summary"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot load its models"), "{err}");
+    let mut con = server.connection();
+    assert_eq!(hlen(&mut con, "bad:out:done"), 0, "no record written");
+    let groups: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("bad:in")
+        .query(&mut con);
+    let no_group = matches!(groups, Ok(redis::Value::Array(ref g)) if g.is_empty());
+    assert!(no_group, "the worker never joined the group: {groups:?}");
+}
