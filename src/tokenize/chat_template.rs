@@ -74,8 +74,17 @@ impl std::fmt::Debug for ChatTemplate {
 }
 
 impl ChatTemplate {
-    /// Compile a Jinja chat template; a syntax error is [`Error::Tokenizer`].
+    /// Compile a Jinja chat template; a syntax error is [`Error::Tokenizer`], and so is a
+    /// template that writes a number of [`MAX_TEMPLATE_NUMBER_DIGITS`] digits or more in its
+    /// code (no chat template needs one; repeat counts that large are how a broken template
+    /// fills memory, since minijinja bounds each string or list repetition only at 100 million).
     pub fn new(source: &str) -> Result<Self> {
+        if let Some(number) = huge_number_in_code(source) {
+            return Err(Error::Tokenizer(format!(
+                "the chat template computes with the number {number}, larger than any chat \
+                 template needs; the model's template is broken"
+            )));
+        }
         let mut env = Environment::new();
         let syntax = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -167,6 +176,44 @@ pub const TEMPLATE_FUEL: u64 = 20_000_000;
 /// Largest prompt a template may render (bytes): far past any model's context, small enough
 /// that a hostile template cannot fill memory.
 pub const MAX_PROMPT_BYTES: usize = 64 << 20;
+
+/// Digits a number in a template's code may have before the template is refused (7: one
+/// million and up).
+pub const MAX_TEMPLATE_NUMBER_DIGITS: usize = 7;
+
+/// The first number of [`MAX_TEMPLATE_NUMBER_DIGITS`] or more digits inside a `{{ }}` or
+/// `{% %}` block of `source` (text outside the blocks, such as a date, does not count).
+fn huge_number_in_code(source: &str) -> Option<&str> {
+    let mut rest = source;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = match after.as_bytes().first() {
+            Some(b'{') => "}}",
+            Some(b'%') => "%}",
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let end = after.find(close).unwrap_or(after.len());
+        let body = &after[1..end.max(1)];
+        let mut run_start = None;
+        for (i, c) in body.char_indices().chain([(body.len(), ' ')]) {
+            match (c.is_ascii_digit(), run_start) {
+                (true, None) => run_start = Some(i),
+                (false, Some(start)) => {
+                    if i - start >= MAX_TEMPLATE_NUMBER_DIGITS {
+                        return Some(&body[start..i]);
+                    }
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        rest = &after[end..];
+    }
+    None
+}
 
 /// A `Vec` that refuses to grow past [`MAX_PROMPT_BYTES`] (and remembers that it refused).
 struct BoundedWriter(Vec<u8>, bool);
@@ -300,6 +347,12 @@ fn write_json(
         }
     };
     let item_sep = if indent.is_some() { "," } else { ", " };
+    if out.len() > MAX_PROMPT_BYTES {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson output passed {} MiB", MAX_PROMPT_BYTES >> 20),
+        ));
+    }
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
@@ -440,9 +493,18 @@ mod tests {
             "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
         let e = render(long, &msgs).unwrap_err().to_string();
         assert!(e.contains("rendering the chat template failed"), "{e}");
-        let huge = "{% for i in range(100) %}{{ 'abcdefgh' * 10000000 }}{% endfor %}";
+        let huge = "{% for i in range(100) %}{{ 'abcdefgh' * 100000 * 100 }}{% endfor %}";
         let e = render(huge, &msgs).unwrap_err().to_string();
         assert!(e.contains("MiB"), "{e}");
+        let e = render("{{ 'ab' * 49999999 }}", &msgs)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the number 49999999"), "{e}");
+        // Numbers in the text around the code are no concern.
+        assert_eq!(
+            render("Cutoff 20240101. {{ 1 + 1 }}", &msgs).unwrap(),
+            "Cutoff 20240101. 2"
+        );
     }
 
     #[test]

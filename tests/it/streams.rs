@@ -202,6 +202,16 @@ fn workers_sharing_a_stream_give_what_batch_gives() {
             again.contains("0 records queued") && again.contains("42 already"),
             "{again}"
         );
+        // A follower started before the workers writes records as they come.
+        let followed = dir.path().join(format!("{name}-followed.jsonl"));
+        let follower = tolk()
+            .arg("results")
+            .args(queue(&server, &name))
+            .args(["--follow", "-o"])
+            .arg(&followed)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let logs: Vec<PathBuf> = (0..workers)
             .map(|k| dir.path().join(format!("{name}-{k}.log")))
             .collect();
@@ -219,6 +229,18 @@ fn workers_sharing_a_stream_give_what_batch_gives() {
         for (child, log) in children.into_iter().zip(&logs) {
             wait_ok(child, log);
         }
+        wait_until(
+            "the follower to write every record",
+            Duration::from_secs(30),
+            || std::fs::read_to_string(&followed).is_ok_and(|t| t.lines().count() == 42),
+        );
+        signal(&follower, "TERM");
+        let mut follower = follower;
+        assert!(
+            follower.wait().unwrap().success(),
+            "the follower stops cleanly"
+        );
+        assert_eq!(by_key(&followed), want, "followed results");
         let out = dir.path().join(format!("{name}.jsonl"));
         let said = drain(&server, &name, &out);
         assert!(said.contains("42 records written (2 failed)"), "{said}");
