@@ -79,6 +79,10 @@ pub struct TranslateArgs {
     /// Translate each input line on its own: exactly one output line per input line.
     #[arg(long)]
     pub lines: bool,
+    /// Print the model's decoded text as it is (no joining of "China ' s" or " ,", no ASCII
+    /// for full-width punctuation): what reference implementations print, for scoring.
+    #[arg(long)]
+    pub raw: bool,
     /// Beam size (default: the model's generation config).
     #[arg(long, value_parser = at_least_one)]
     pub beams: Option<usize>,
@@ -299,6 +303,10 @@ pub struct JobArgs {
     /// Translation models kept loaded at once.
     #[arg(long, default_value_t = 4)]
     pub max_loaded_models: usize,
+    /// Write the model's decoded text as it is (no joining of "China ' s" or " ,", no ASCII
+    /// for full-width punctuation).
+    #[arg(long)]
+    pub raw: bool,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }

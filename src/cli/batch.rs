@@ -75,6 +75,7 @@ pub(super) fn setup(a: &JobArgs) -> Result<Setup> {
             max_new_tokens: a.max_new_tokens,
             summary: DecodeOverrides::default(),
             max_loaded: a.max_loaded_models,
+            raw: a.raw,
         },
         registry,
     );

@@ -68,6 +68,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         max_new_tokens: a.max_new_tokens,
         summary: DecodeOverrides::default(),
         max_loaded: a.max_loaded_models.max(1),
+        raw: false,
     };
     let gate = Gate::new(
         a.api_keys.as_deref().map(Keys::load).transpose()?,

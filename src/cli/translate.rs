@@ -151,6 +151,7 @@ fn load(a: &TranslateArgs) -> Result<(Translator, f64)> {
     };
     let mut translator = Translator::open(&a.model, &hub, &options)
         .with_context(|| format!("cannot load model `{}`", a.model))?;
+    translator.set_tidy(!a.raw);
     let generation = translator.generation_mut();
     if let Some(b) = a.beams {
         generation.num_beams = b;

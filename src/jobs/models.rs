@@ -34,6 +34,8 @@ pub struct ModelOptions {
     pub summary: DecodeOverrides,
     /// Translation models kept loaded at once; the least recently used one goes first.
     pub max_loaded: usize,
+    /// The model's decoded text as it is, not tidied (`--raw`; see [`crate::pipeline::tidy`]).
+    pub raw: bool,
 }
 
 /// Which model translates a language, and how.
@@ -228,6 +230,7 @@ pub fn open_translator(
     if route.prefix.is_some() {
         translator = translator.with_source_prefix(route.prefix.clone());
     }
+    translator.set_tidy(!opts.raw);
     let generation = translator.generation_mut();
     if let Some(b) = opts.beams.or(route.beams) {
         generation.num_beams = b;

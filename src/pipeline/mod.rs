@@ -5,9 +5,11 @@
 
 pub mod batch;
 pub mod chat;
+pub mod fidelity;
 pub mod info;
 pub mod load;
 pub mod report;
 pub mod segment;
 pub mod summarize;
+pub mod tidy;
 pub mod translate;

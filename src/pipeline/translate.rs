@@ -96,6 +96,8 @@ pub struct Translator {
     description: String,
     source_prefix: Option<String>,
     pack_cache: Option<PackCacheStatus>,
+    /// Tidy the English the model writes ([`super::tidy::tidy_english`]); on by default.
+    tidy: bool,
 }
 
 impl Translator {
@@ -118,7 +120,16 @@ impl Translator {
             description: m.description,
             source_prefix: m.source_prefix,
             pack_cache: m.pack_cache,
+            tidy: true,
         }
+    }
+
+    /// Whether translations are tidied ([`super::tidy::tidy_english`]: token-split apostrophes
+    /// and punctuation joined, full-width punctuation in English written in ASCII). On by
+    /// default; off gives the model's decoded text as it is (what reference implementations
+    /// print).
+    pub fn set_tidy(&mut self, on: bool) {
+        self.tidy = on;
     }
 
     /// Put `prefix` before every source sentence before tokenizing (e.g. `"summarize: "` for
@@ -294,6 +305,11 @@ impl Translator {
             }
             // A translation is one line of output whatever the model produced.
             slot.push_str(&text.trim().replace(['\n', '\r'], " "));
+        }
+        if self.tidy {
+            for (text, _) in &mut out {
+                *text = super::tidy::tidy_english(text);
+            }
         }
         Ok(out)
     }
