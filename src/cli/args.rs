@@ -83,6 +83,13 @@ pub struct TranslateArgs {
     /// for full-width punctuation): what reference implementations print, for scoring.
     #[arg(long)]
     pub raw: bool,
+    /// The source language (ISO 639-1), for reading its numbers in the fidelity check
+    /// (default: the model's, from its metadata or name).
+    #[arg(long, value_name = "LANG")]
+    pub from: Option<String>,
+    /// Exit 1 when a number of the source is missing from the translation (after printing it).
+    #[arg(long)]
+    pub strict: bool,
     /// Beam size (default: the model's generation config).
     #[arg(long, value_parser = at_least_one)]
     pub beams: Option<usize>,

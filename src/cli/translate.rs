@@ -13,7 +13,9 @@ use tolk::device::{parse_precision, DeviceSpec};
 use tolk::hub::HubOptions;
 use tolk::pipeline::report;
 use tolk::pipeline::segment::{segment, segment_lines, Document};
-use tolk::pipeline::translate::{BatchOptions, LoadOptions, TokenCounts, Translation, Translator};
+use tolk::pipeline::translate::{
+    BatchOptions, FidelityCounts, LoadOptions, TokenCounts, Translation, Translator,
+};
 
 use super::args::{Format, TranslateArgs};
 use super::{input, progress, set_threads};
@@ -84,6 +86,7 @@ fn stream_lines(a: &TranslateArgs) -> Result<()> {
     let mut translator: Option<(Translator, f64)> = None;
     let (mut sentences, mut counts, mut seconds) = (0usize, TokenCounts::default(), 0.0);
     let (mut shown, mut untranslated_count) = (Vec::new(), 0);
+    let mut fidelity = FidelityCheck::new(a);
     while let Some(chunk) = chunks.next_chunk()? {
         let doc = segment_lines(&chunk.text);
         let line_count = doc.lines.len();
@@ -104,6 +107,7 @@ fn stream_lines(a: &TranslateArgs) -> Result<()> {
         result.blank_untranslated(&doc)?;
         let positions = untranslated(a, &doc, &result, chunk.first_line - 1, sentences);
         untranslated_count += positions.len();
+        fidelity.check(a, &doc, &mut result, chunk.first_line - 1, sentences);
         shown.extend(
             positions
                 .into_iter()
@@ -133,7 +137,101 @@ fn stream_lines(a: &TranslateArgs) -> Result<()> {
     if let Some((_, load_seconds)) = translator {
         report_speed(a, sentences, counts, seconds, load_seconds);
     }
-    Ok(())
+    fidelity.finish(a)
+}
+
+/// The fidelity check of a run: each sentence's numbers against its source, the first
+/// flagged sentences said on stderr, totals kept for JSON and `--strict`.
+struct FidelityCheck {
+    lang: Option<String>,
+    counts: FidelityCounts,
+}
+
+/// Flagged sentences said one by one on stderr before only the total is.
+const FIDELITY_WARNINGS: usize = 10;
+
+impl FidelityCheck {
+    fn new(a: &TranslateArgs) -> Self {
+        FidelityCheck {
+            lang: a.from.as_deref().map(tolk::registry::normalize_lang),
+            counts: FidelityCounts::default(),
+        }
+    }
+
+    /// The source language: `--from`, else the model's (read once), else unknown.
+    fn lang(&mut self, a: &TranslateArgs) -> String {
+        self.lang
+            .get_or_insert_with(|| {
+                HubOptions::from_env()
+                    .ok()
+                    .and_then(|hub| tolk::pipeline::info::inspect(&a.model, &hub).ok())
+                    .and_then(|i| i.source_lang)
+                    .unwrap_or_else(|| "und".into())
+            })
+            .clone()
+    }
+
+    fn check(
+        &mut self,
+        a: &TranslateArgs,
+        doc: &Document,
+        result: &mut Translation,
+        line_offset: usize,
+        sentence_offset: usize,
+    ) {
+        let lang = self.lang(a);
+        let before = self.counts.flagged;
+        let c = result.check_fidelity(&lang);
+        self.counts.flagged += c.flagged;
+        self.counts.missing += c.missing;
+        self.counts.added += c.added;
+        let lines = doc.sentence_lines();
+        let mut said = before;
+        for (i, p) in result.sentences.iter().enumerate() {
+            let Some(f) = p.fidelity.as_ref().filter(|f| !f.is_clean()) else {
+                continue;
+            };
+            said += 1;
+            if said > FIDELITY_WARNINGS {
+                break;
+            }
+            let at = if a.lines {
+                format!("line {}", line_offset + lines[i] + 1)
+            } else {
+                format!("sentence {}", sentence_offset + i + 1)
+            };
+            let mut what = Vec::new();
+            if !f.missing.is_empty() {
+                what.push(format!(
+                    "{} missing from the translation",
+                    f.missing.join(", ")
+                ));
+            }
+            if !f.added.is_empty() {
+                what.push(format!("{} not in the source", f.added.join(", ")));
+            }
+            eprintln!("warning: {at}: numbers: {}", what.join("; "));
+        }
+    }
+
+    /// Say the total when more was flagged than shown; with `--strict`, fail when a number
+    /// went missing.
+    fn finish(&self, a: &TranslateArgs) -> Result<()> {
+        let c = self.counts;
+        if c.flagged > FIDELITY_WARNINGS {
+            eprintln!(
+                "warning: numbers differ in {} sentences in all ({} missing, {} added)",
+                c.flagged, c.missing, c.added
+            );
+        }
+        if a.strict && c.missing > 0 {
+            anyhow::bail!(
+                "--strict: {} numbers of the source are missing from the translation (see the warnings)",
+                c.missing
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Open the model `--model` names, with the generation flags applied; also the seconds it took.

@@ -65,6 +65,7 @@ mod tests {
                 source: "Hej.".into(),
                 translation: "Hello.".into(),
                 untranslated: false,
+                fidelity: None,
             }],
             counts: TokenCounts {
                 source_tokens: 3,

@@ -8,6 +8,7 @@
 use candle_core::{DType, Device};
 
 use super::batch::{plan_batches, scatter};
+use super::fidelity::Fidelity;
 use super::load::{self, LoadedModel, PackCacheStatus};
 use super::segment::{segment, segment_lines, split_long, Document};
 use crate::arch::Seq2SeqModel;
@@ -71,6 +72,19 @@ pub struct SentencePair {
     /// (after [`Translation::blank_untranslated`]) the translation is empty.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub untranslated: bool,
+    /// Numbers of the source missing from the translation, and added to it
+    /// ([`Translation::check_fidelity`]); `None` until checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fidelity: Option<Fidelity>,
+}
+
+/// Totals of [`Translation::check_fidelity`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FidelityCounts {
+    /// Sentences with something missing or added.
+    pub flagged: usize,
+    pub missing: usize,
+    pub added: usize,
 }
 
 /// Work done by the model: source tokens encoded (end-of-sequence included) and tokens generated.
@@ -379,6 +393,7 @@ impl Translation {
                         t
                     },
                     untranslated,
+                    fidelity: None,
                 }
             })
             .collect();
@@ -407,6 +422,24 @@ impl Translation {
             .collect();
         self.text = doc.reassemble(&texts)?;
         Ok(())
+    }
+
+    /// Check every sentence's numbers against its source (in language `lang`; see
+    /// [`super::fidelity`]) and keep the result in it; returns the totals.
+    pub fn check_fidelity(&mut self, lang: &str) -> FidelityCounts {
+        let mut counts = FidelityCounts::default();
+        for p in &mut self.sentences {
+            let f = if p.untranslated && p.translation.is_empty() {
+                Fidelity::default()
+            } else {
+                super::fidelity::check(&p.source, lang, &p.translation)
+            };
+            counts.flagged += usize::from(!f.is_clean());
+            counts.missing += f.missing.len();
+            counts.added += f.added.len();
+            p.fidelity = Some(f);
+        }
+        counts
     }
 
     /// 0-based indices of the `untranslated` sentences.

@@ -565,3 +565,48 @@ fn an_interrupted_download_is_never_left_looking_complete() {
         .clone();
     assert_eq!(got, want);
 }
+
+#[test]
+fn numbers_the_translation_drops_are_flagged_and_strict_fails() {
+    // The Argos model drops the emergency number 110 from this sentence (and keeps the rest).
+    let Some(pkg) = crate::common::zh_en_package() else {
+        return;
+    };
+    let input = "警方提醒：切勿轻信陌生来电；如有疑问，请拨打110报警。\n该公司第二季度净利润为38亿美元，同比下降15%。\n";
+    let run = |args: &[&str]| {
+        tolk()
+            .args(["translate", "--lines", "-q"])
+            .args(args)
+            .arg("--model")
+            .arg(&pkg)
+            .write_stdin(input)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--format", "jsonl"]);
+    assert!(out.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["fidelity"]["missing"], serde_json::json!(["110"]));
+    assert_eq!(
+        rows[1]["fidelity"],
+        serde_json::json!({"missing": [], "added": []})
+    );
+    assert!(rows[1]["translation"]
+        .as_str()
+        .unwrap()
+        .contains("$3.8 billion"));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("line 1: numbers: 110 missing"), "{err}");
+    let strict = run(&["--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(strict.stdout).unwrap().lines().count(),
+        2,
+        "output still printed"
+    );
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("--strict: 1 numbers"));
+}

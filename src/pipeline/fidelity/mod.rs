@@ -11,7 +11,7 @@ pub mod numbers;
 use numbers::{numbers, Number};
 
 /// What a comparison found.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Fidelity {
     /// Source items with nothing of the same value in the translation, as the source writes them.
     pub missing: Vec<String>,

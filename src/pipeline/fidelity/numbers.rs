@@ -140,16 +140,14 @@ pub fn numbers(text: &str, lang: &str) -> Vec<Number> {
         if let Some(unit) = m.get(2) {
             if let Some(scale) = scale_of(unit.as_str()) {
                 value *= scale;
-                shown = format!("{} {}", digits, unit.as_str());
+                shown = format!("{} {}", digits, unit.as_str().trim_end_matches('.'));
             }
         }
-        // Chinese scale characters straight after the digits: 5.2万, 3.8亿.
-        let after = &text[run.end()..];
-        if let Some(c) = after.chars().next() {
-            if let Some(s) = cjk_unit(c) {
-                value *= s;
-                shown.push(c);
-            }
+        // Chinese scale characters straight after the digits: 5.2万, 3.8亿, 1万亿.
+        for c in text[run.end()..].chars() {
+            let Some(s) = cjk_unit(c) else { break };
+            value *= s;
+            shown.push(c);
         }
         out.push(Number {
             text: shown,
@@ -453,6 +451,7 @@ mod tests {
         assert_eq!(values("a deficit of DKK 5.2 billion", "en"), [5.2e9]);
         assert_eq!(values("3,8 Mrd. Euro", "de"), [3.8e9]);
         assert_eq!(values("净利润3.8亿美元，5.2万人", "zh"), [3.8e8, 5.2e4]);
+        assert_eq!(values("成交额突破1万亿元", "zh"), [1e12]);
     }
 
     #[test]
