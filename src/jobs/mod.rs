@@ -10,7 +10,9 @@
 //! Output records: `id`, `line` (JSONL inputs), `title` (when given), `lang`, `langs` (when
 //! paragraphs differ), `translation`, `summary`, `models` (`translate`, `summarize`), `timings`
 //! (`translate_ms`: the document's share, by characters, of the batched translation time;
-//! `summarize_ms`), and `error` when the record failed.
+//! `summarize_ms`), `fidelity` (`missing` / `added`: numbers of the source the translation lacks
+//! and numbers it has that the source lacks, paragraph by paragraph; see
+//! [`crate::pipeline::fidelity`]), and `error` when the record failed.
 
 pub mod input;
 pub mod models;

@@ -18,6 +18,7 @@ use super::models::{Models, Route, TARGET_LANGUAGE};
 use super::output::{OutputLog, RecordSink};
 use super::plan::{plan, Identify, Part, Plan};
 use crate::error::Result;
+use crate::pipeline::fidelity::{self, Fidelity};
 use crate::pipeline::segment::{segment_lang, Document};
 use crate::pipeline::summarize::{self, SummaryOptions};
 use crate::pipeline::translate::{BatchOptions, TokenCounts, Translator};
@@ -407,12 +408,24 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
             rec.insert("langs".into(), json!(langs));
         }
         let mut text = String::new();
+        let mut fidelity = Fidelity::default();
         for (i, part) in plan.parts.iter().enumerate() {
             match part {
                 Part::Gap(g) => text.push_str(g),
-                Part::Paragraph { text: t, .. } => text.push_str(w.translated.get(&i).unwrap_or(t)),
+                Part::Paragraph { text: t, lang } => {
+                    let translated = w.translated.get(&i);
+                    // A paragraph the model gave nothing for keeps its source: nothing to check.
+                    let checked = translated.filter(|out| out.trim() != t.trim());
+                    if let (Some(out), Some(lang)) = (checked, lang) {
+                        let f = fidelity::check(t, lang, out);
+                        fidelity.missing.extend(f.missing);
+                        fidelity.added.extend(f.added);
+                    }
+                    text.push_str(translated.unwrap_or(t));
+                }
             }
         }
+        rec.insert("fidelity".into(), json!(fidelity));
         translation = Some(text);
     } else if let Some(plan) = &w.plan {
         rec.insert("lang".into(), plan.lang.clone().into());

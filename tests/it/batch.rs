@@ -324,7 +324,7 @@ fn huge_documents_pass_whole() {
             "--batch-tokens",
             "64",
         ])
-        .args(["--max-new-tokens", "6", "--model", &model("tiny-st"), "-o"])
+        .args(["--max-new-tokens", "6", "--model", &model("tiny-sep"), "-o"])
         .arg(&out2)
         .arg(&input)
         .assert()
@@ -475,5 +475,41 @@ fn languages_are_detected_and_routed_through_the_registry() {
     assert_eq!(
         recs.values().filter(|r| r.get("error").is_some()).count(),
         1
+    );
+}
+
+#[test]
+fn records_carry_the_numbers_their_translation_lost() {
+    // The tiny model's output is noise without digits: the source's numbers are missing.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let out = dir.path().join("out.jsonl");
+    let lines = [
+        serde_json::json!({"id": "n", "text": "Prisen steg 5,2 pct. i 2024.\n\nDer kom 1.234 gæster.\n"}),
+        serde_json::json!({"id": "en", "text": "Prices rose 5.2 per cent.\n", "lang": "en"}),
+    ];
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(&input, text.join("\n") + "\n").unwrap();
+    let run = tolk()
+        .args(["batch", "--quiet", "--from", "da", "--no-summary"])
+        .args(["--max-new-tokens", "6", "--model", &model("tiny-sep"), "-o"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let recs = read_records(&out);
+    assert_eq!(
+        recs[0]["fidelity"]["missing"],
+        serde_json::json!(["5,2", "2024", "1.234"])
+    );
+    assert_eq!(
+        recs[1]["fidelity"],
+        serde_json::json!({"missing": [], "added": []}),
+        "English is not translated, so nothing can go missing"
     );
 }
