@@ -61,9 +61,12 @@ fn open_summarizer(reference: &str, p: &Prepared) -> Result<(Box<dyn SummaryMode
 }
 
 /// Summarize `text`, telling the user on stderr when it had to be chunked.
+/// The numbers of the summary are checked against `sources` (text, language): sentences
+/// stating one none of them has are dropped, and said on stderr.
 fn run_summary(
     model: &dyn SummaryModel,
     text: &str,
+    sources: &[(&str, &str)],
     bound: Bound,
     format: SummaryFormat,
     quiet: bool,
@@ -104,6 +107,21 @@ fn run_summary(
         }
     })?;
     spinner.finish_and_clear();
+    let mut summary = summary;
+    summarize::support::drop_unsupported(&mut summary, sources);
+    for d in &summary.dropped {
+        eprintln!(
+            "note: dropped a summary sentence stating {} that the source does not: \"{}\"",
+            d.numbers.join(", "),
+            d.sentence
+        );
+    }
+    if !summary.unsupported.is_empty() {
+        eprintln!(
+            "warning: the summary states {} that the source does not (flagged in the output)",
+            summary.unsupported.join(", ")
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     if summary.text.is_empty() && !text.trim().is_empty() {
         eprintln!("warning: the summarizer produced nothing for this text");
@@ -126,6 +144,7 @@ pub fn run_summarize(a: SummarizeArgs) -> Result<()> {
     let (summary, seconds) = run_summary(
         model.as_ref(),
         &text,
+        &[(&text, "en")],
         p.bound,
         a.summary.format,
         a.runtime.quiet,
@@ -190,6 +209,7 @@ pub fn run_brief(a: BriefArgs) -> Result<()> {
     let (summary, summary_seconds) = run_summary(
         model.as_ref(),
         &translation.text,
+        &[(&translation.text, "en"), (&text, "und")],
         p.bound,
         a.summary.format,
         a.runtime.quiet,
@@ -231,7 +251,7 @@ fn print_summary(format: SummaryFormat, summary: &Summary, meta: serde_json::Val
     match format {
         SummaryFormat::Text => {
             if !summary.text.is_empty() {
-                writeln!(out, "{}", summary.text)?;
+                writeln!(out, "{}", summary.to_text())?;
             }
         }
         SummaryFormat::Markdown => {
@@ -258,7 +278,11 @@ fn print_brief(
     let english = translation.text.trim_end();
     match format {
         SummaryFormat::Text => {
-            writeln!(out, "SUMMARY\n{}\n\nTRANSLATION\n{english}", summary.text)?;
+            writeln!(
+                out,
+                "SUMMARY\n{}\n\nTRANSLATION\n{english}",
+                summary.to_text()
+            )?;
         }
         SummaryFormat::Markdown => {
             if !summary.text.is_empty() {

@@ -449,7 +449,26 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
             match summarizer {
                 Some(Ok(model)) => {
                     match summarize::summarize(model, text, &opts.summary, &mut |_| {}) {
-                        Ok(s) => summary = s.text.into(),
+                        Ok(mut s) => {
+                            // Sentences stating numbers neither the translation nor the
+                            // source has are dropped; said in the record's `fidelity`.
+                            let source = w.record.content.as_ref().map_or("", |d| d.text.as_str());
+                            let lang = w.plan.as_ref().and_then(|p| p.lang.clone());
+                            let lang = lang.as_deref().unwrap_or("und");
+                            summarize::support::drop_unsupported(
+                                &mut s,
+                                &[(text, "en"), (source, lang)],
+                            );
+                            if let Some(f) = rec.get_mut("fidelity") {
+                                if !s.dropped.is_empty() {
+                                    f["summary_dropped"] = json!(s.dropped);
+                                }
+                                if !s.unsupported.is_empty() {
+                                    f["summary_unsupported"] = json!(s.unsupported);
+                                }
+                            }
+                            summary = s.text.into();
+                        }
                         Err(e) => error = Some(format!("summarizing failed: {e}")),
                     }
                 }

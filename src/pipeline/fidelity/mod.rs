@@ -105,7 +105,7 @@ mod tests {
             "zh",
             "Turnout was 67.3 per cent and GDP grew by 6.2 per cent.",
         );
-        assert_eq!(f.missing, ["5.2"]);
+        assert_eq!(f.missing, ["5.2%"]);
         assert_eq!(f.added, ["6.2"]);
     }
 

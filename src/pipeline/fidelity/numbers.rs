@@ -138,7 +138,9 @@ pub fn numbers(text: &str, lang: &str) -> Vec<Number> {
         };
         let mut shown = digits.to_string();
         if let Some(unit) = m.get(2) {
-            if let Some(scale) = scale_of(unit.as_str()) {
+            if unit.as_str() == "%" {
+                shown.push('%');
+            } else if let Some(scale) = scale_of(unit.as_str()) {
                 value *= scale;
                 shown = format!("{} {}", digits, unit.as_str().trim_end_matches('.'));
             }

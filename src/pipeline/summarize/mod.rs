@@ -13,6 +13,7 @@ pub mod chat;
 pub mod chunk;
 mod open;
 pub mod seq2seq;
+pub mod support;
 
 use serde::Serialize;
 
@@ -103,6 +104,14 @@ pub struct Summary {
     /// Summarizing rounds (1: direct; more: chunks, then summaries of summaries).
     pub rounds: usize,
     pub counts: TokenCounts,
+    /// Sentences removed because they state numbers the source lacks
+    /// ([`support::drop_unsupported`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<support::Dropped>,
+    /// Numbers the summary states that the source lacks, kept because removing their sentences
+    /// would leave nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
 }
 
 impl Summary {
@@ -117,6 +126,8 @@ impl Summary {
             chunks: 0,
             rounds: 0,
             counts: TokenCounts::default(),
+            dropped: Vec::new(),
+            unsupported: Vec::new(),
         }
     }
 
@@ -143,7 +154,25 @@ impl Summary {
             out.push_str(s);
             out.push('\n');
         }
+        if !self.unsupported.is_empty() {
+            out.push_str(&format!(
+                "\n> Not in the source: {}\n",
+                self.unsupported.join(", ")
+            ));
+        }
         out
+    }
+
+    /// The summary as running text, with the numbers the source lacks flagged after it.
+    pub fn to_text(&self) -> String {
+        if self.unsupported.is_empty() {
+            return self.text.clone();
+        }
+        format!(
+            "{} [not in the source: {}]",
+            self.text,
+            self.unsupported.join(", ")
+        )
     }
 }
 
@@ -240,6 +269,8 @@ pub fn summarize(
         chunks: chunks_first,
         rounds,
         counts,
+        dropped: Vec::new(),
+        unsupported: Vec::new(),
     })
 }
 

@@ -148,6 +148,8 @@ fn markdown_has_a_headline_and_bullets() {
         chunks: 1,
         rounds: 1,
         counts: TokenCounts::default(),
+        dropped: Vec::new(),
+        unsupported: Vec::new(),
     };
     assert_eq!(
         s.to_markdown(),
