@@ -274,12 +274,70 @@ pub fn summarize(
     })
 }
 
-/// A model's headline line without Markdown marks or wrapping quotes.
+/// Most words a headline keeps; a longer one is shortened at a clause boundary.
+pub const HEADLINE_WORDS: usize = 14;
+
+/// A model's headline line without Markdown marks or wrapping quotes, as a whole clause
+/// ([`whole_clause`]).
 fn clean_headline(line: &str) -> String {
     let t = line.trim_start_matches('#').trim();
     let t = t.strip_prefix("Headline:").unwrap_or(t).trim();
     let t = t.trim_matches(|c| c == '"' || c == '*' || c == '“' || c == '”');
-    t.trim().to_string()
+    whole_clause(t.trim(), HEADLINE_WORDS)
+}
+
+/// Words a clause cannot end on: a headline cut after one of them was cut mid-clause.
+const DANGLING: &[&str] = &[
+    "and", "or", "but", "nor", "of", "the", "a", "an", "to", "in", "on", "at", "for", "with", "by",
+    "from", "as", "that", "which", "who", "whose", "while", "after", "before", "amid", "over",
+    "into", "its", "their", "his", "her", "than", "is", "are", "was", "were", "has", "have",
+    "will", "says", "said",
+];
+
+/// `text` without a cut-off tail (a trailing comma, dash or colon, or a last word a clause
+/// cannot end on), and at most `max_words` words: a longer text is cut at its last clause
+/// boundary (`,` `;` `:` a dash, or before "and"/"but"/"while") within the limit, else at the
+/// limit, and the tail is trimmed again.
+pub fn whole_clause(text: &str, max_words: usize) -> String {
+    let trim_tail = |s: &str| -> String {
+        let mut words: Vec<&str> = s.split_whitespace().collect();
+        loop {
+            let Some(last) = words.last_mut() else { break };
+            let stripped = last.trim_end_matches([',', ';', ':', '-', '–', '—']);
+            if stripped.is_empty() {
+                words.pop();
+                continue;
+            }
+            *last = stripped;
+            let bare = stripped
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            if words.len() > 1 && DANGLING.contains(&bare.as_str()) {
+                words.pop();
+                continue;
+            }
+            break;
+        }
+        words.join(" ")
+    };
+    let text = trim_tail(text);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() <= max_words {
+        return text;
+    }
+    // Clause boundaries: after a word ending in , ; : or before a dash or a conjunction.
+    let mut cut = None;
+    for i in 3..=max_words.min(words.len() - 1) {
+        let before = words[i - 1];
+        let next = words[i].to_lowercase();
+        let boundary = before.ends_with([',', ';', ':'])
+            || matches!(words[i], "-" | "–" | "—")
+            || matches!(next.as_str(), "and" | "but" | "while" | "as" | "after");
+        if boundary {
+            cut = Some(i);
+        }
+    }
+    trim_tail(&words[..cut.unwrap_or(max_words)].join(" "))
 }
 
 #[cfg(test)]

@@ -167,3 +167,30 @@ fn headlines_lose_marks() {
     assert_eq!(clean_headline("## \"Dockers strike\""), "Dockers strike");
     assert_eq!(clean_headline("Headline: **Rates cut**"), "Rates cut");
 }
+
+#[test]
+fn headlines_are_whole_clauses() {
+    assert_eq!(
+        clean_headline("Chinese leaders gather at the 14th National People's Congress, and"),
+        "Chinese leaders gather at the 14th National People's Congress"
+    );
+    assert_eq!(clean_headline("Rates cut to 2.75% –"), "Rates cut to 2.75%");
+    assert_eq!(
+        clean_headline("Dockers strike in Rotterdam"),
+        "Dockers strike in Rotterdam"
+    );
+    let long = "Bank of Canada cuts its key rate to 2.75 percent, citing weak spending and tariffs from the United States on steel";
+    assert_eq!(
+        whole_clause(long, 14),
+        "Bank of Canada cuts its key rate to 2.75 percent, citing weak spending"
+    );
+    assert_eq!(
+        whole_clause(long, 10),
+        "Bank of Canada cuts its key rate to 2.75 percent"
+    );
+    let no_boundary = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen of fifteen";
+    assert_eq!(
+        whole_clause(no_boundary, 14),
+        "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    );
+}
