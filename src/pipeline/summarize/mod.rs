@@ -301,8 +301,7 @@ const DANGLING: &[&str] = &[
 pub fn whole_clause(text: &str, max_words: usize) -> String {
     let trim_tail = |s: &str| -> String {
         let mut words: Vec<&str> = s.split_whitespace().collect();
-        loop {
-            let Some(last) = words.last_mut() else { break };
+        while let Some(last) = words.last_mut() {
             let stripped = last.trim_end_matches([',', ';', ':', '-', '–', '—']);
             if stripped.is_empty() {
                 words.pop();
