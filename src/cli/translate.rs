@@ -210,7 +210,7 @@ impl FidelityCheck {
             if !f.added.is_empty() {
                 what.push(format!("{} not in the source", f.added.join(", ")));
             }
-            eprintln!("warning: {at}: numbers: {}", what.join("; "));
+            eprintln!("warning: {at}: {}", what.join("; "));
         }
     }
 
@@ -220,13 +220,13 @@ impl FidelityCheck {
         let c = self.counts;
         if c.flagged > FIDELITY_WARNINGS {
             eprintln!(
-                "warning: numbers differ in {} sentences in all ({} missing, {} added)",
+                "warning: {} sentences in all lost or added something ({} items missing, {} numbers added)",
                 c.flagged, c.missing, c.added
             );
         }
         if a.strict && c.missing > 0 {
             anyhow::bail!(
-                "--strict: {} numbers of the source are missing from the translation (see the warnings)",
+                "--strict: {} items of the source (numbers, quotations) are missing from the translation (see the warnings)",
                 c.missing
             );
         }

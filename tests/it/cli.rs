@@ -600,7 +600,7 @@ fn numbers_the_translation_drops_are_flagged_and_strict_fails() {
         .unwrap()
         .contains("$3.8 billion"));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("line 1: numbers: 110 missing"), "{err}");
+    assert!(err.contains("line 1: 110 missing from the translation"), "{err}");
     let strict = run(&["--strict"]);
     assert_eq!(strict.status.code(), Some(1));
     assert_eq!(
@@ -608,5 +608,5 @@ fn numbers_the_translation_drops_are_flagged_and_strict_fails() {
         2,
         "output still printed"
     );
-    assert!(String::from_utf8_lossy(&strict.stderr).contains("--strict: 1 numbers"));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("--strict: 1 items"));
 }

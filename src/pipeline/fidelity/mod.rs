@@ -1,19 +1,22 @@
-//! Fidelity checks: do the items that must survive translation (numbers first) reach the
-//! translation, and does the translation add any the source lacks? No model is involved:
-//! items are read from both texts ([`numbers`]) and matched by value.
+//! Fidelity checks: do the items that must survive translation (numbers, quotations) reach the
+//! translation, and does the translation add numbers the source lacks? No model is involved:
+//! numbers are read from both texts ([`numbers`]) and matched by value; quoted spans
+//! ([`quotes`]) are counted.
 //!
 //! A hard source number (written with digits or numerals) is *missing* when no number of the
 //! translation, hard or soft ("three" for 3, "May" for 5), has its value; a hard number of the
 //! translation is *added* when no source number has its value.
 
 pub mod numbers;
+pub mod quotes;
 
 use numbers::{numbers, Number};
 
 /// What a comparison found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Fidelity {
-    /// Source items with nothing of the same value in the translation, as the source writes them.
+    /// Source items the translation lacks, as the source writes them: numbers with nothing of
+    /// the same value in the translation, and quoted spans it does not quote.
     pub missing: Vec<String>,
     /// Translation items the source has no value for, as the translation writes them.
     pub added: Vec<String>,
