@@ -600,7 +600,10 @@ fn numbers_the_translation_drops_are_flagged_and_strict_fails() {
         .unwrap()
         .contains("$3.8 billion"));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("line 1: 110 missing from the translation"), "{err}");
+    assert!(
+        err.contains("line 1: 110 missing from the translation"),
+        "{err}"
+    );
     let strict = run(&["--strict"]);
     assert_eq!(strict.status.code(), Some(1));
     assert_eq!(

@@ -54,11 +54,13 @@ fn unmatched<'a>(want: &'a [Number], have: &[Number]) -> Vec<&'a Number> {
 pub fn check(source: &str, lang: &str, translation: &str) -> Fidelity {
     let src = numbers(source, lang);
     let dst = numbers(translation, "en");
+    let mut missing: Vec<String> = unmatched(&src, &dst)
+        .into_iter()
+        .map(|n| n.text.clone())
+        .collect();
+    missing.extend(quotes::lost(source, translation));
     Fidelity {
-        missing: unmatched(&src, &dst)
-            .into_iter()
-            .map(|n| n.text.clone())
-            .collect(),
+        missing,
         added: unmatched(&dst, &src)
             .into_iter()
             .map(|n| n.text.clone())
@@ -110,6 +112,18 @@ mod tests {
         );
         assert_eq!(f.missing, ["5.2%"]);
         assert_eq!(f.added, ["6.2"]);
+    }
+
+    #[test]
+    fn a_quotation_left_unquoted_is_missing() {
+        let f = check(
+            "受台风“杜苏芮”影响，航班被取消。",
+            "zh",
+            "Flights were cancelled as a result of Typhoon Dosuri.",
+        );
+        assert_eq!(f.missing, ["“杜苏芮”"]);
+        let kept = check("他说：“我们准备好了。”", "zh", "He said: \"We are ready.\"");
+        assert!(kept.is_clean(), "{kept:?}");
     }
 
     #[test]
