@@ -18,12 +18,14 @@
 //!
 //! - [`entry`]: records as stream entries and back;
 //! - [`conn`]: connecting, with backoff when Redis goes away;
-//! - [`enqueue`], [`worker`], [`results`]: the three commands.
+//! - [`enqueue`], [`worker`], [`results`]: the three commands (`take`: where a worker's
+//!   entries come from).
 
 pub mod conn;
 pub mod enqueue;
 pub mod entry;
 pub mod results;
+mod take;
 pub mod worker;
 
 /// The Redis key names of one queue.

@@ -14,16 +14,17 @@
 //! dead-lettered. When Redis goes away the worker reconnects with backoff; nothing is
 //! acknowledged before its record is stored, so nothing is lost, and storing is idempotent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use redis::streams::StreamId;
 use redis::{Client, Connection, Script};
 use serde_json::{json, Value};
 
 use super::conn::{self, Backoff};
+use super::take::{ack, deliveries, ensure_group, take, TakeState};
 use super::{entry, redis_err, Keys};
 use crate::error::{Error, Result};
 use crate::jobs::input::Record;
@@ -151,14 +152,8 @@ pub fn run_worker(
                         state = TakeState::default();
                     }
                     Err(e) if conn::is_connection_error(&e) => {
-                        let pause = backoff.next_pause();
-                        emit(
-                            WorkerEvent::Reconnecting {
-                                error: e.to_string(),
-                                retry_in: pause,
-                            },
-                            &mut report,
-                        );
+                        let (event, pause) = reconnecting(&mut backoff, e.to_string());
+                        emit(event, &mut report);
                         conn::sleep_unless_stopped(pause, stop);
                     }
                     Err(e) => return Err(redis_err("joining the consumer group")(e)),
@@ -190,14 +185,8 @@ pub fn run_worker(
             }
             Err(e) if conn::is_lost(&e) => {
                 con = None;
-                let pause = backoff.next_pause();
-                emit(
-                    WorkerEvent::Reconnecting {
-                        error: e.to_string(),
-                        retry_in: pause,
-                    },
-                    &mut report,
-                );
+                let (event, pause) = reconnecting(&mut backoff, e.to_string());
+                emit(event, &mut report);
                 conn::sleep_unless_stopped(pause, stop);
             }
             Err(e) => return Err(e),
@@ -206,180 +195,16 @@ pub fn run_worker(
     Ok(report)
 }
 
-/// Create the group (at the start of the stream, creating the stream too) unless it exists.
-fn ensure_group(
-    con: &mut Connection,
-    keys: &Keys,
-    wopts: &WorkerOptions,
-) -> std::result::Result<(), redis::RedisError> {
-    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&keys.stream)
-        .arg(&wopts.group)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query(con);
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
-    }
-}
-
-/// Where [`take`] is in its sources.
-#[derive(Debug, Clone, Default)]
-struct TakeState {
-    /// This consumer's own pending entries have all been taken up.
-    own_done: bool,
-    /// The last of its own pending entries taken so far.
-    own_cursor: Option<String>,
-    /// `XAUTOCLAIM`'s cursor (`0-0`: start a new scan).
-    claim_cursor: Option<String>,
-}
-
-/// The next entries to process: own pending, then claimable, then new.
-fn take(
-    con: &mut Connection,
-    keys: &Keys,
-    wopts: &WorkerOptions,
-    state: &mut TakeState,
-    count: usize,
-) -> Result<Vec<StreamId>> {
-    let read = |con: &mut Connection, id: &str, block: Option<u64>| -> Result<Vec<StreamId>> {
-        let mut cmd = redis::cmd("XREADGROUP");
-        cmd.arg("GROUP")
-            .arg(&wopts.group)
-            .arg(&wopts.consumer)
-            .arg("COUNT")
-            .arg(count);
-        if let Some(ms) = block {
-            cmd.arg("BLOCK").arg(ms);
-        }
-        cmd.arg("STREAMS").arg(&keys.stream).arg(id);
-        let reply: Option<StreamReadReply> = cmd
-            .query(con)
-            .map_err(redis_err(format!("reading {}", keys.stream)))?;
-        Ok(reply
-            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-            .unwrap_or_default())
-    };
-    while !state.own_done {
-        // History of this consumer: entries it was given and never acknowledged, read once
-        // through after each (re)connect. An entry deleted from the stream meanwhile comes back
-        // with no fields; acknowledge it away.
-        let after = state.own_cursor.clone().unwrap_or_else(|| "0".into());
-        let mine = read(con, &after, None)?;
-        let Some(last) = mine.last() else {
-            state.own_done = true;
-            break;
-        };
-        state.own_cursor = Some(last.id.clone());
-        let (gone, live): (Vec<StreamId>, Vec<StreamId>) =
-            mine.into_iter().partition(|e| e.map.is_empty());
-        ack(
-            con,
-            keys,
-            wopts,
-            &gone.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
-        )?;
-        if !live.is_empty() {
-            return Ok(live);
-        }
-    }
-    // Entries other consumers (or this one, for an entry that broke) have held too long: one
-    // pass of the scan per call, so a long pending list is walked to its end before new work.
-    loop {
-        let cursor = state.claim_cursor.take().unwrap_or_else(|| "0-0".into());
-        let claimed: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(&keys.stream)
-            .arg(&wopts.group)
-            .arg(&wopts.consumer)
-            .arg(wopts.claim_idle_ms)
-            .arg(&cursor)
-            .arg("COUNT")
-            .arg(count)
-            .query(con)
-            .map_err(redis_err(format!(
-                "claiming idle entries of {}",
-                keys.stream
-            )))?;
-        let scan_done = claimed.next_stream_id == "0-0";
-        if !scan_done {
-            state.claim_cursor = Some(claimed.next_stream_id.clone());
-        }
-        if !claimed.claimed.is_empty() {
-            return Ok(claimed.claimed);
-        }
-        if scan_done {
-            break;
-        }
-    }
-    read(con, ">", Some(if wopts.once { 100 } else { 1000 }))
-}
-
-fn ack(con: &mut Connection, keys: &Keys, wopts: &WorkerOptions, ids: &[String]) -> Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let _: i64 = redis::cmd("XACK")
-        .arg(&keys.stream)
-        .arg(&wopts.group)
-        .arg(ids)
-        .query(con)
-        .map_err(redis_err(format!(
-            "acknowledging entries of {}",
-            keys.stream
-        )))?;
-    Ok(())
-}
-
-/// How often each of `entries` has been delivered (this delivery included).
-fn deliveries(
-    con: &mut Connection,
-    keys: &Keys,
-    wopts: &WorkerOptions,
-    entries: &[StreamId],
-) -> Result<HashMap<String, usize>> {
-    let (Some(first), Some(last)) = (
-        entries
-            .iter()
-            .map(|e| e.id.as_str())
-            .min_by(|a, b| cmp_ids(a, b)),
-        entries
-            .iter()
-            .map(|e| e.id.as_str())
-            .max_by(|a, b| cmp_ids(a, b)),
-    ) else {
-        return Ok(HashMap::new());
-    };
-    let reply: StreamPendingCountReply = redis::cmd("XPENDING")
-        .arg(&keys.stream)
-        .arg(&wopts.group)
-        .arg(first)
-        .arg(last)
-        .arg(entries.len() * 4 + 100)
-        .arg(&wopts.consumer)
-        .query(con)
-        .map_err(redis_err(format!(
-            "reading pending entries of {}",
-            keys.stream
-        )))?;
-    Ok(reply
-        .ids
-        .into_iter()
-        .map(|p| (p.id, p.times_delivered))
-        .collect())
-}
-
-/// Stream ids (`ms-seq`) in stream order.
-fn cmp_ids(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |s: &str| {
-        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
-        (
-            ms.parse::<u64>().unwrap_or(0),
-            seq.parse::<u64>().unwrap_or(0),
-        )
-    };
-    parse(a).cmp(&parse(b))
+/// The event saying Redis is unreachable, and the pause to take before the next attempt.
+fn reconnecting(backoff: &mut Backoff, error: String) -> (WorkerEvent, Duration) {
+    let pause = backoff.next_pause();
+    (
+        WorkerEvent::Reconnecting {
+            error,
+            retry_in: pause,
+        },
+        pause,
+    )
 }
 
 /// Stores records in Redis, in the order the window writes them.
@@ -640,16 +465,4 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "a panic".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stream_ids_order_numerically() {
-        let mut ids = vec!["10-0", "9-5", "9-10", "100-0"];
-        ids.sort_by(|a, b| cmp_ids(a, b));
-        assert_eq!(ids, ["9-5", "9-10", "10-0", "100-0"]);
-    }
 }
