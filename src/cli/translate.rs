@@ -57,6 +57,8 @@ pub fn run(a: TranslateArgs) -> Result<()> {
     }
     let positions = untranslated(&a, &doc, &result, 0, 0);
     warn_untranslated(&a, &positions, positions.len());
+    let mut fidelity = FidelityCheck::new(&a);
+    fidelity.check(&a, &doc, &mut result, 0, 0);
     report_speed(
         &a,
         result.sentences.len(),
@@ -70,8 +72,10 @@ pub fn run(a: TranslateArgs) -> Result<()> {
         "translate_seconds": translate_seconds,
         "source_tokens": result.counts.source_tokens,
         "generated_tokens": result.counts.generated_tokens,
+        "fidelity": fidelity.counts,
     });
-    print(a.format, &result, meta)
+    print(a.format, &result, meta)?;
+    fidelity.finish(&a)
 }
 
 /// `--lines` with text or JSONL output: chunk by chunk, the model loaded at the first line

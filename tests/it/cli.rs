@@ -612,4 +612,24 @@ fn numbers_the_translation_drops_are_flagged_and_strict_fails() {
         "output still printed"
     );
     assert!(String::from_utf8_lossy(&strict.stderr).contains("--strict: 1 items"));
+    // An article, as one JSON object: per-sentence objects and the totals.
+    let out = tolk()
+        .args(["translate", "-q", "--format", "json", "--model"])
+        .arg(&pkg)
+        .write_stdin(input.replace('\n', ""))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["fidelity"],
+        serde_json::json!({"flagged": 1, "missing": 1, "added": 0})
+    );
+    let flagged: Vec<&serde_json::Value> = doc["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["fidelity"]["missing"] == serde_json::json!(["110"]))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{doc}");
 }
