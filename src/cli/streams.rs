@@ -68,6 +68,7 @@ fn default_consumer() -> String {
 pub fn worker(a: WorkerArgs) -> Result<()> {
     set_threads(a.job.runtime.threads);
     let quiet = a.job.runtime.quiet;
+    let client = conn::client(&a.redis.redis)?;
     let Setup {
         mut models,
         detector,
@@ -77,7 +78,6 @@ pub fn worker(a: WorkerArgs) -> Result<()> {
         .preload()
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("the worker cannot load its models, so it takes no work")?;
-    let client = conn::client(&a.redis.redis)?;
     let stop = stop_flag()?;
     let wopts = WorkerOptions {
         group: a.group.clone(),
