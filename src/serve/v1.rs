@@ -125,7 +125,9 @@ pub async fn translate(
     let text = text_field(&app, &fields)?;
     let lines = fields.flag("lines")?;
     let source = source_of(&app, &fields, &text)?;
-    let (translation, model, seconds) = translate_text(&app, &text, &source, lines).await?;
+    let (mut translation, model, seconds) = translate_text(&app, &text, &source, lines).await?;
+    // The same numbers and quotations check as `tolk translate --format json`.
+    let fidelity = translation.check_fidelity(&source);
     let meta = json!({
         "model": model,
         "source": source,
@@ -133,6 +135,7 @@ pub async fn translate(
         "translate_seconds": seconds,
         "source_tokens": translation.counts.source_tokens,
         "generated_tokens": translation.counts.generated_tokens,
+        "fidelity": fidelity,
     });
     Ok(Json(report::translation_json(&translation, meta)))
 }

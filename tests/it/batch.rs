@@ -324,7 +324,7 @@ fn huge_documents_pass_whole() {
             "--batch-tokens",
             "64",
         ])
-        .args(["--max-new-tokens", "6", "--model", &model("tiny-sep"), "-o"])
+        .args(["--max-new-tokens", "6", "--model", &model("tiny-st"), "-o"])
         .arg(&out2)
         .arg(&input)
         .assert()

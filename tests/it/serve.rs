@@ -445,6 +445,7 @@ fn own_api_answers_with_the_clis_json() {
         "sentences",
         "source_tokens",
         "generated_tokens",
+        "fidelity",
     ] {
         assert_eq!(got[key], want[key], "{key}");
     }
