@@ -30,7 +30,7 @@ use super::summary::Written;
 use super::{work, App};
 use crate::pipeline::report;
 use crate::pipeline::segment::{segment, segment_lines};
-use crate::pipeline::summarize::{Bound, SummaryOptions};
+use crate::pipeline::summarize::{self, Bound, SummaryOptions};
 use crate::pipeline::translate::Translation;
 use crate::registry::normalize_lang;
 
@@ -154,7 +154,9 @@ pub async fn summarize(
         bound: bound(&fields)?,
         headline: fields.flag("headline")?,
     };
-    let w = summarize_text(&app, text, opts).await?;
+    let mut w = summarize_text(&app, text.clone(), opts).await?;
+    // As the CLI: summary sentences stating numbers the text lacks are dropped.
+    summarize::support::drop_unsupported(&mut w.summary, &[(&text, "en")]);
     app.metrics.tokens(
         w.summary.counts.source_tokens,
         w.summary.counts.generated_tokens,
@@ -189,7 +191,11 @@ pub async fn brief(
     let source = source_of(&app, &fields, &text)?;
     let (translation, model, translate_seconds) =
         translate_text(&app, &text, &source, false).await?;
-    let w = summarize_text(&app, translation.text.clone(), opts).await?;
+    let mut w = summarize_text(&app, translation.text.clone(), opts).await?;
+    summarize::support::drop_unsupported(
+        &mut w.summary,
+        &[(&translation.text, "en"), (&text, &source)],
+    );
     app.metrics.tokens(
         w.summary.counts.source_tokens,
         w.summary.counts.generated_tokens,
