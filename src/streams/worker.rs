@@ -265,12 +265,7 @@ fn process_entries(
     for e in entries {
         let raw: Option<Vec<u8>> = e.get("record");
         let record = entry::decode(&e.id, raw.as_deref());
-        let exists: bool = redis::cmd("HEXISTS")
-            .arg(&keys.done)
-            .arg(&record.key)
-            .query(con)
-            .map_err(redis_err(format!("looking up {}", record.key)))?;
-        if exists {
+        if has_record(con, keys, &record.key)? {
             done_ids.push(e.id);
             emit(WorkerEvent::AlreadyDone);
             continue;
@@ -341,12 +336,7 @@ fn process_entries(
             // Find the record at fault: one at a time, skipping those already stored.
             for one in todo.chunks(1) {
                 let (id, record) = &one[0];
-                let exists: bool = redis::cmd("HEXISTS")
-                    .arg(&keys.done)
-                    .arg(&record.key)
-                    .query(con)
-                    .map_err(redis_err(format!("looking up {}", record.key)))?;
-                if exists {
+                if has_record(con, keys, &record.key)? {
                     ack(con, keys, wopts, std::slice::from_ref(id))?;
                     continue;
                 }
@@ -371,6 +361,15 @@ fn process_entries(
             ack(con, keys, wopts, &twins)
         }
     }
+}
+
+/// Whether `key` has its record stored already.
+fn has_record(con: &mut Connection, keys: &Keys, key: &str) -> Result<bool> {
+    redis::cmd("HEXISTS")
+        .arg(&keys.done)
+        .arg(key)
+        .query(con)
+        .map_err(redis_err(format!("looking up {key}")))
 }
 
 /// Move an entry delivered `n` times to the dead-letter stream, with a failed record.
