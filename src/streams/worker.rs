@@ -222,11 +222,17 @@ impl RecordSink for RedisSink<'_> {
         let (entry_id, key) = self.expected.pop_front().ok_or_else(|| {
             Error::InvalidArgument("a window wrote more records than it was given".into())
         })?;
-        let mut record = record.clone();
-        if key.starts_with("entry:") {
-            // A malformed entry has no id or line: name the entry instead.
-            record["entry"] = entry_id.into();
-        }
+        // A malformed entry has no id or line: name the entry instead (the only case that
+        // needs a copy of the record).
+        let named;
+        let record = if key.starts_with("entry:") {
+            let mut r = record.clone();
+            r["entry"] = entry_id.into();
+            named = r;
+            &named
+        } else {
+            record
+        };
         let failed = record.get("error").is_some_and(|v| !v.is_null());
         let stored: i64 = self
             .script

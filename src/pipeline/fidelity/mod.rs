@@ -29,7 +29,8 @@ impl Fidelity {
     }
 }
 
-fn same(a: f64, b: f64) -> bool {
+/// Whether two number values are the same (to a relative 1e-9).
+pub(crate) fn same(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 

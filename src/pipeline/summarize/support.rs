@@ -7,16 +7,13 @@ use serde::Serialize;
 
 use super::Summary;
 use crate::pipeline::fidelity::numbers::{numbers, Number};
+use crate::pipeline::fidelity::same;
 
 /// A summary sentence that was removed, and the numbers in it the source lacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dropped {
     pub sentence: String,
     pub numbers: Vec<String>,
-}
-
-fn same(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
 /// The hard numbers of `sentence` (English) that no number of `known` has the value of.
