@@ -87,7 +87,7 @@ pub struct TranslateArgs {
     /// (default: the model's, from its metadata or name).
     #[arg(long, value_name = "LANG")]
     pub from: Option<String>,
-    /// Exit 1 when a number or quotation of the source is missing from the translation (after
+    /// Exit 1 when a number, name or quotation of the source is missing from the translation (after
     /// printing it).
     #[arg(long)]
     pub strict: bool,

@@ -112,7 +112,12 @@ fn run_summary(
     for d in &summary.dropped {
         eprintln!(
             "note: dropped a summary sentence stating {} that the source does not: \"{}\"",
-            d.numbers.join(", "),
+            d.numbers
+                .iter()
+                .chain(&d.names)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
             d.sentence
         );
     }

@@ -230,7 +230,7 @@ impl FidelityCheck {
         }
         if a.strict && c.missing > 0 {
             anyhow::bail!(
-                "--strict: {} items of the source (numbers, quotations) are missing from the translation (see the warnings)",
+                "--strict: {} items of the source (numbers, names, quotations) are missing from the translation (see the warnings)",
                 c.missing
             );
         }

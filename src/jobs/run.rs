@@ -150,6 +150,8 @@ struct Work {
     plan: Option<Plan>,
     /// Translated paragraphs, by part index.
     translated: BTreeMap<usize, String>,
+    /// The fidelity check of each translated paragraph's sentences, by part index.
+    checks: BTreeMap<usize, Vec<Flagged>>,
     models: Vec<String>,
     translate_seconds: f64,
     error: Option<String>,
@@ -180,6 +182,7 @@ pub fn process_window(
                 record,
                 plan,
                 translated: BTreeMap::new(),
+                checks: BTreeMap::new(),
                 models: Vec::new(),
                 translate_seconds: 0.0,
                 error,
@@ -313,10 +316,10 @@ impl Group<'_> {
             let src: Vec<&str> = doc.sentences().collect();
             let n = src.len();
             let share = src.iter().map(|s| s.len()).sum::<usize>() as f64 / total_chars;
-            let (d, p, _) = &self.units[u];
+            let (d, p, lang) = &self.units[u];
             put_back(
                 &mut work[*d],
-                *p,
+                (*p, lang),
                 doc,
                 &src,
                 &texts[at..at + n],
@@ -345,17 +348,42 @@ fn plan_doc(
     })
 }
 
-/// Store the translation of paragraph `p` of a document.
+/// A sentence of a paragraph whose translation the fidelity check flagged.
+struct Flagged {
+    /// Its index among the paragraph's sentences.
+    sentence: usize,
+    source: String,
+    fidelity: Fidelity,
+}
+
+/// Store the translation of paragraph `p` (in language `lang`) of a document, and check each
+/// of its sentences.
 fn put_back(
     w: &mut Work,
-    p: usize,
+    (p, lang): (usize, &str),
     doc: &Document,
     sources: &[&str],
     texts: &[String],
     reference: &str,
     seconds: f64,
 ) {
-    // A sentence the model translated to nothing keeps its source, so no text goes missing.
+    // A sentence the model translated to nothing keeps its source (so no text goes missing)
+    // and is not checked.
+    let flagged = sources
+        .iter()
+        .zip(texts)
+        .enumerate()
+        .filter(|(_, (_, t))| !t.trim().is_empty())
+        .filter_map(|(sentence, (s, t))| {
+            let fidelity = fidelity::check(s, lang, t);
+            (!fidelity.is_clean()).then(|| Flagged {
+                sentence,
+                source: s.trim().to_string(),
+                fidelity,
+            })
+        })
+        .collect();
+    w.checks.insert(p, flagged);
     let texts: Vec<&str> = texts
         .iter()
         .zip(sources)
@@ -409,23 +437,31 @@ fn finish(w: Work, models: &mut Models, opts: &JobOptions) -> (bool, Value) {
         }
         let mut text = String::new();
         let mut fidelity = Fidelity::default();
+        let mut sentences = Vec::new();
+        let mut paragraph = 0;
         for (i, part) in plan.parts.iter().enumerate() {
             match part {
                 Part::Gap(g) => text.push_str(g),
-                Part::Paragraph { text: t, lang } => {
-                    let translated = w.translated.get(&i);
-                    // A paragraph the model gave nothing for keeps its source: nothing to check.
-                    let checked = translated.filter(|out| out.trim() != t.trim());
-                    if let (Some(out), Some(lang)) = (checked, lang) {
-                        let f = fidelity::check(t, lang, out);
-                        fidelity.missing.extend(f.missing);
-                        fidelity.added.extend(f.added);
+                Part::Paragraph { text: t, .. } => {
+                    for f in w.checks.get(&i).into_iter().flatten() {
+                        fidelity.missing.extend(f.fidelity.missing.iter().cloned());
+                        fidelity.added.extend(f.fidelity.added.iter().cloned());
+                        sentences.push(json!({
+                            "paragraph": paragraph,
+                            "sentence": f.sentence,
+                            "source": f.source,
+                            "missing": f.fidelity.missing,
+                            "added": f.fidelity.added,
+                        }));
                     }
-                    text.push_str(translated.unwrap_or(t));
+                    text.push_str(w.translated.get(&i).map_or(t, String::as_str));
+                    paragraph += 1;
                 }
             }
         }
-        rec.insert("fidelity".into(), json!(fidelity));
+        let mut fidelity = json!(fidelity);
+        fidelity["sentences"] = json!(sentences);
+        rec.insert("fidelity".into(), fidelity);
         translation = Some(text);
     } else if let Some(plan) = &w.plan {
         rec.insert("lang".into(), plan.lang.clone().into());

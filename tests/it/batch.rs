@@ -507,9 +507,18 @@ fn records_carry_the_numbers_their_translation_lost() {
         recs[0]["fidelity"]["missing"],
         serde_json::json!(["5,2", "2024", "1.234"])
     );
+    // Each flagged sentence is named by its paragraph and its place there.
+    let flagged = recs[0]["fidelity"]["sentences"].as_array().unwrap();
+    assert_eq!(flagged.len(), 2, "{flagged:?}");
+    assert_eq!(flagged[0]["paragraph"], 0);
+    assert_eq!(flagged[0]["source"], "Prisen steg 5,2 pct. i 2024.");
+    assert_eq!(flagged[0]["missing"], serde_json::json!(["5,2", "2024"]));
+    assert_eq!(flagged[1]["paragraph"], 1);
+    assert_eq!(flagged[1]["sentence"], 0);
+    assert_eq!(flagged[1]["missing"], serde_json::json!(["1.234"]));
     assert_eq!(
         recs[1]["fidelity"],
-        serde_json::json!({"missing": [], "added": []}),
+        serde_json::json!({"missing": [], "added": [], "sentences": []}),
         "English is not translated, so nothing can go missing"
     );
 }

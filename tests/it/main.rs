@@ -7,6 +7,7 @@ mod common;
 mod ct2;
 #[cfg(feature = "detect")]
 mod detect;
+mod fidelity;
 mod fuzz;
 mod gguf;
 mod hub;

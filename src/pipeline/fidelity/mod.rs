@@ -1,14 +1,21 @@
-//! Fidelity checks: do the items that must survive translation (numbers, quotations) reach the
-//! translation, and does the translation add numbers the source lacks? No model is involved:
-//! numbers are read from both texts ([`numbers`]) and matched by value; quoted spans
-//! ([`quotes`]) are counted.
+//! Fidelity checks: do the items that must survive translation (numbers, proper names,
+//! quotations) reach the translation, and does the translation add numbers the source lacks?
+//! No model is involved: numbers are read from both texts ([`numbers`]) and matched by value;
+//! names ([`names`]) are matched by their words or their English forms ([`exonyms`]); quoted
+//! spans ([`quotes`]) are counted.
 //!
 //! A hard source number (written with digits or numerals) is *missing* when no number of the
 //! translation, hard or soft ("three" for 3, "May" for 5), has its value; a hard number of the
 //! translation is *added* when no source number has its value.
 
+pub mod currency;
+pub mod exonyms;
+pub mod names;
+pub mod number_words;
 pub mod numbers;
 pub mod quotes;
+pub mod times;
+mod wordlists;
 
 use numbers::{numbers, Number};
 
@@ -16,7 +23,8 @@ use numbers::{numbers, Number};
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Fidelity {
     /// Source items the translation lacks, as the source writes them: numbers with nothing of
-    /// the same value in the translation, and quoted spans it does not quote.
+    /// the same value in the translation, names it does not carry, and quoted spans it does
+    /// not quote.
     pub missing: Vec<String>,
     /// Translation items the source has no value for, as the translation writes them.
     pub added: Vec<String>,
@@ -41,7 +49,7 @@ fn unmatched<'a>(want: &'a [Number], have: &[Number]) -> Vec<&'a Number> {
     for w in want.iter().filter(|n| n.hard) {
         // Prefer a hard partner, so a soft one stays free for a later number.
         let pick = (0..have.len())
-            .filter(|&i| !used[i] && same(have[i].value, w.value))
+            .filter(|&i| !used[i] && have[i].matches(w))
             .max_by_key(|&i| have[i].hard);
         match pick {
             Some(i) => used[i] = true,
@@ -51,7 +59,8 @@ fn unmatched<'a>(want: &'a [Number], have: &[Number]) -> Vec<&'a Number> {
     out
 }
 
-/// Compare the numbers of `source` (in language `lang`) with those of its English `translation`.
+/// Compare the numbers, names and quotations of `source` (in language `lang`) with those of
+/// its English `translation`.
 pub fn check(source: &str, lang: &str, translation: &str) -> Fidelity {
     let src = numbers(source, lang);
     let dst = numbers(translation, "en");
@@ -59,6 +68,7 @@ pub fn check(source: &str, lang: &str, translation: &str) -> Fidelity {
         .into_iter()
         .map(|n| n.text.clone())
         .collect();
+    missing.extend(names::lost(source, lang, translation));
     missing.extend(quotes::lost(source, translation));
     Fidelity {
         missing,

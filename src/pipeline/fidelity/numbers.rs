@@ -13,14 +13,44 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use super::{currency, number_words, times};
+
 /// One number found in a text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Number {
     /// As written (after full-width forms are read as ASCII).
     pub text: String,
     pub value: f64,
-    /// Written with digits or numerals (not read from words).
+    /// Other values it may stand for: a clock time without its half of the day, or its bare
+    /// hour ([`super::times`]).
+    pub alts: Vec<f64>,
+    /// The currency it is an amount of, when one is written next to it ([`super::currency`]).
+    pub currency: Option<&'static str>,
+    /// Written with digits or numerals, or in a source's words (not read from English words).
     pub hard: bool,
+}
+
+impl Number {
+    pub fn new(text: &str, value: f64, hard: bool) -> Number {
+        Number {
+            text: text.to_string(),
+            value,
+            alts: Vec::new(),
+            currency: None,
+            hard,
+        }
+    }
+
+    /// Whether `self` and `other` can be the same number: a value in common, and no two
+    /// different currencies.
+    pub fn matches(&self, other: &Number) -> bool {
+        let values = |n: &Number| std::iter::once(n.value).chain(n.alts.clone());
+        let currency = match (self.currency, other.currency) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        currency && values(self).any(|a| values(other).any(|b| super::same(a, b)))
+    }
 }
 
 /// Languages that write a decimal comma (and group thousands with `.` or a space).
@@ -29,7 +59,7 @@ fn decimal_comma(lang: &str) -> bool {
 }
 
 /// Full-width digits, letters and signs as ASCII; the ideographic space as a space.
-fn ascii_forms(text: &str) -> String {
+pub(crate) fn ascii_forms(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
@@ -55,12 +85,6 @@ fn scale_of(word: &str) -> Option<f64> {
 /// Digit numbers with the marks of either convention, an optional scale word after them.
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(\d+(?:[.,\u{a0}\u{202f} ]\d+)*)(?:[ \u{a0}]?(%|[A-Za-zæøåÆØÅ]+\.?))?")
-        .expect("valid regex")
-});
-
-/// A clock time: 14:30, 14.30 after "kl."/"um"/"at", 14h30, "2:30 pm".
-static TIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:\b(kl\.|klokken|um|à|at)\s*)?\b(\d{1,2})([:h.])(\d{2})\b(?:\s*(uhr|am|pm|a\.m\.|p\.m\.))?")
         .expect("valid regex")
 });
 
@@ -97,35 +121,12 @@ fn read_digits(run: &str, lang: &str) -> Option<f64> {
     s.parse().ok()
 }
 
-/// The numbers written with digits (or Chinese numerals) and, for English, with words.
+/// The numbers of `text` (in `lang`): clock times, digits with their marks, scale words and
+/// currencies, Chinese numerals, and numbers in words (soft in English, hard in a source).
 pub fn numbers(text: &str, lang: &str) -> Vec<Number> {
     let text = ascii_forms(text);
-    let mut out = Vec::new();
     let mut taken = vec![false; text.len()];
-    for m in TIME.captures_iter(&text) {
-        let whole = m.get(0).expect("match");
-        let (h, min) = (
-            m[2].parse::<f64>().unwrap_or(0.0),
-            m[4].parse::<f64>().unwrap_or(0.0),
-        );
-        // "14.30" is a time where the decimal mark is a comma, or with "kl."/"um" before it
-        // or "Uhr" after it; in English it is a decimal.
-        let dotted = &m[3] == ".";
-        let clock = !dotted || decimal_comma(lang) || m.get(1).is_some() || m.get(5).is_some();
-        if h > 24.0 || min > 59.0 || !clock {
-            continue;
-        }
-        let pm = m
-            .get(5)
-            .is_some_and(|x| x.as_str().to_lowercase().starts_with('p'));
-        let h = if pm && h < 12.0 { h + 12.0 } else { h };
-        out.push(Number {
-            text: whole.as_str().to_string(),
-            value: 10_000.0 + h * 60.0 + min,
-            hard: true,
-        });
-        taken[whole.start()..whole.end()].fill(true);
-    }
+    let mut out = times::times(&text, lang, decimal_comma(lang), &mut taken);
     for m in DIGITS.captures_iter(&text) {
         let run = m.get(1).expect("digits");
         if taken[run.start()] {
@@ -137,29 +138,38 @@ pub fn numbers(text: &str, lang: &str) -> Vec<Number> {
             continue;
         };
         let mut shown = digits.to_string();
+        let mut end = run.start() + digits.len();
+        let mut percent = false;
         if let Some(unit) = m.get(2) {
             if unit.as_str() == "%" {
                 shown.push('%');
+                percent = true;
+                end = unit.end();
             } else if let Some(scale) = scale_of(unit.as_str()) {
                 value *= scale;
                 shown = format!("{} {}", digits, unit.as_str().trim_end_matches('.'));
+                end = unit.end();
             }
         }
         // Chinese scale characters straight after the digits: 5.2万, 3.8亿, 1万亿.
-        for c in text[run.end()..].chars() {
+        for c in text[end..].chars() {
             let Some(s) = cjk_unit(c) else { break };
             value *= s;
             shown.push(c);
+            end += c.len_utf8();
         }
-        out.push(Number {
-            text: shown,
-            value,
-            hard: true,
-        });
+        let mut n = Number::new(&shown, value, true);
+        if !percent {
+            n.currency =
+                currency::after(&text[end..]).or_else(|| currency::before(&text[..run.start()]));
+        }
+        out.push(n);
     }
     out.extend(chinese_numerals(&text));
     if lang == "en" {
-        out.extend(words::english(&text));
+        out.extend(number_words::english(&text));
+    } else {
+        out.extend(number_words::source(&text, lang));
     }
     out
 }
@@ -298,124 +308,21 @@ fn chinese_numerals(text: &str) -> Vec<Number> {
             start >= 3 && chars[start - 3..start].iter().collect::<String>() == "百分之";
         let score = start >= 1 && chars[start - 1] == '比';
         let counted = counts_something(chars.get(i).copied());
-        if lone && (matches!(chars[start], '千' | '百') || !(percent_of || score || counted)) {
+        // 第一 is an ordinal: "No. 1", "first".
+        let ordinal = start >= 1 && chars[start - 1] == '第';
+        if lone
+            && (matches!(chars[start], '千' | '百') || !(percent_of || score || counted || ordinal))
+        {
             continue;
         }
         if let Some(value) = read_chinese(&run) {
-            out.push(Number {
-                text: run,
-                value,
-                hard: true,
-            });
+            let mut n = Number::new(&run, value, true);
+            let rest: String = chars[i..].iter().take(3).collect();
+            n.currency = currency::after(&rest);
+            out.push(n);
         }
     }
     out
-}
-
-mod words {
-    use super::Number;
-
-    const UNITS: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    const ORDINALS: [&str; 13] = [
-        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-        "tenth", "eleventh", "twelfth",
-    ];
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-
-    fn word_value(w: &str) -> Option<f64> {
-        if let Some(i) = UNITS.iter().position(|&u| u == w) {
-            return Some(i as f64);
-        }
-        if let Some(i) = TENS.iter().position(|&t| t == w) {
-            return Some(20.0 + 10.0 * i as f64);
-        }
-        if let Some(i) = ORDINALS.iter().position(|&o| o == w && !o.is_empty()) {
-            return Some(i as f64);
-        }
-        match w {
-            "dozen" => Some(12.0),
-            "hundred" => Some(100.0),
-            "thousand" => Some(1e3),
-            "million" => Some(1e6),
-            "billion" => Some(1e9),
-            "half" => Some(0.5),
-            _ => None,
-        }
-    }
-
-    /// Numbers English writes in words: "three", "twenty-five", "third", "May" (5), and
-    /// digits with ordinal endings ("14th" is read as digits already).
-    pub fn english(text: &str) -> Vec<Number> {
-        let mut out = Vec::new();
-        for raw in text.split(|c: char| !c.is_alphanumeric() && c != '-') {
-            let lower = raw.to_lowercase();
-            if let Some(m) = MONTHS.iter().position(|&m| m == lower) {
-                // "may" the verb is lowercase; the month is capitalized.
-                if raw.starts_with(char::is_uppercase) {
-                    out.push(Number {
-                        text: raw.to_string(),
-                        value: (m + 1) as f64,
-                        hard: false,
-                    });
-                }
-                continue;
-            }
-            let parts: Vec<&str> = lower.split('-').collect();
-            let value = match parts.as_slice() {
-                [one] => word_value(one),
-                [tens, unit] => match (word_value(tens), word_value(unit)) {
-                    (Some(t), Some(u)) if t >= 20.0 && u < 10.0 => Some(t + u),
-                    _ => None,
-                },
-                _ => None,
-            };
-            if let Some(value) = value {
-                out.push(Number {
-                    text: raw.to_string(),
-                    value,
-                    hard: false,
-                });
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]

@@ -104,11 +104,11 @@ pub struct Summary {
     /// Summarizing rounds (1: direct; more: chunks, then summaries of summaries).
     pub rounds: usize,
     pub counts: TokenCounts,
-    /// Sentences removed because they state numbers the source lacks
+    /// Sentences removed because they state numbers or names the source lacks
     /// ([`support::drop_unsupported`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<support::Dropped>,
-    /// Numbers the summary states that the source lacks, kept because removing their sentences
+    /// Numbers and names the summary states that the source lacks, kept because removing their sentences
     /// would leave nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unsupported: Vec<String>,
@@ -163,7 +163,7 @@ impl Summary {
         out
     }
 
-    /// The summary as running text, with the numbers the source lacks flagged after it.
+    /// The summary as running text, with the numbers and names the source lacks flagged after it.
     pub fn to_text(&self) -> String {
         if self.unsupported.is_empty() {
             return self.text.clone();

@@ -1,58 +1,85 @@
-//! Numbers a summary states must be in its source: a summarizer that writes "GDP grew 6.2%"
-//! from a text that says 5.2% has invented a fact. [`drop_unsupported`] removes the summary
-//! sentences with a number (written with digits) that none of the source texts has, and says
-//! which; if that would leave nothing, the summary is kept and its numbers are flagged instead.
+//! Numbers and names a summary states must be in its source: a summarizer that writes "GDP
+//! grew 6.2%" from a text that says 5.2%, or "Merkel said" of a text that quotes Scholz, has
+//! invented a fact. [`drop_unsupported`] removes the summary sentences with a number (written
+//! with digits) or a proper name ([`names`]) that none of the source texts has, and says which;
+//! if that would leave nothing, the summary is kept and those items are flagged instead.
 
 use serde::Serialize;
 
 use super::Summary;
+use crate::pipeline::fidelity::names::{self, words, Word};
 use crate::pipeline::fidelity::numbers::{numbers, Number};
-use crate::pipeline::fidelity::same;
 
-/// A summary sentence that was removed, and the numbers in it the source lacks.
+/// A summary sentence that was removed, and the numbers and names in it the source lacks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dropped {
     pub sentence: String,
     pub numbers: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
-/// The hard numbers of `sentence` (English) that no number of `known` has the value of.
-fn unsupported(sentence: &str, known: &[Number]) -> Vec<String> {
-    numbers(sentence, "en")
+/// What the source texts state: their numbers and their words.
+struct Known {
+    numbers: Vec<Number>,
+    words: Vec<Word>,
+}
+
+/// The hard numbers of `sentence` (English) that no number of `known` has the value of, and
+/// the names that no source carries.
+fn unsupported(sentence: &str, known: &Known) -> (Vec<String>, Vec<String>) {
+    let numbers = numbers(sentence, "en")
         .into_iter()
-        .filter(|n| n.hard && !known.iter().any(|k| same(k.value, n.value)))
+        .filter(|n| n.hard && !known.numbers.iter().any(|k| k.matches(n)))
         .map(|n| n.text)
-        .collect()
+        .collect();
+    let names = names::names(sentence, "en")
+        .into_iter()
+        .filter(|n| !n.found_in(&known.words))
+        .map(|n| n.text)
+        .collect();
+    (numbers, names)
 }
 
-/// Remove from `summary` the sentences stating numbers that none of `sources` (text and its
-/// language) has, recording them in [`Summary::dropped`]. When every sentence has one, nothing
-/// is removed and the numbers go to [`Summary::unsupported`]. The headline, when it states
-/// such a number, is replaced by the first sentence left.
+/// Remove from `summary` the sentences stating numbers or names that none of `sources` (text
+/// and its language) has, recording them in [`Summary::dropped`]. When every sentence has one,
+/// nothing is removed and the items go to [`Summary::unsupported`]. The headline, when it
+/// states such an item, is replaced by the first sentence left.
 pub fn drop_unsupported(summary: &mut Summary, sources: &[(&str, &str)]) {
-    let known: Vec<Number> = sources
-        .iter()
-        .flat_map(|(text, lang)| numbers(text, lang))
-        .collect();
-    let verdicts: Vec<Vec<String>> = summary
+    let known = Known {
+        numbers: sources
+            .iter()
+            .flat_map(|(text, lang)| numbers(text, lang))
+            .collect(),
+        words: sources.iter().flat_map(|(text, _)| words(text)).collect(),
+    };
+    let verdicts: Vec<(Vec<String>, Vec<String>)> = summary
         .sentences
         .iter()
         .map(|s| unsupported(s, &known))
         .collect();
-    if verdicts.iter().all(Vec::is_empty) {
+    let clean = |v: &(Vec<String>, Vec<String>)| v.0.is_empty() && v.1.is_empty();
+    if verdicts.iter().all(clean) {
         fix_headline(summary, &known);
         return;
     }
-    if verdicts.iter().all(|v| !v.is_empty()) {
-        summary.unsupported = verdicts.into_iter().flatten().collect();
+    if !verdicts.iter().any(clean) {
+        summary.unsupported = verdicts
+            .into_iter()
+            .flat_map(|(numbers, names)| numbers.into_iter().chain(names))
+            .collect();
         return;
     }
     let mut kept = Vec::new();
-    for (sentence, numbers) in summary.sentences.drain(..).zip(verdicts) {
-        if numbers.is_empty() {
+    for (sentence, (numbers, names)) in summary.sentences.drain(..).zip(verdicts) {
+        if numbers.is_empty() && names.is_empty() {
             kept.push(sentence);
         } else {
-            summary.dropped.push(Dropped { sentence, numbers });
+            summary.dropped.push(Dropped {
+                sentence,
+                numbers,
+                names,
+            });
         }
     }
     summary.text = kept.join(" ");
@@ -60,11 +87,11 @@ pub fn drop_unsupported(summary: &mut Summary, sources: &[(&str, &str)]) {
     fix_headline(summary, &known);
 }
 
-fn fix_headline(summary: &mut Summary, known: &[Number]) {
-    let bad = summary
-        .headline
-        .as_deref()
-        .is_some_and(|h| !unsupported(h, known).is_empty());
+fn fix_headline(summary: &mut Summary, known: &Known) {
+    let bad = summary.headline.as_deref().is_some_and(|h| {
+        let (numbers, names) = unsupported(h, known);
+        !numbers.is_empty() || !names.is_empty()
+    });
     if bad {
         summary.headline = summary.sentences.first().cloned();
     }
@@ -118,6 +145,56 @@ mod tests {
         assert_eq!(s.dropped[0].numbers, ["6.2%"]);
         assert_eq!(s.headline.as_deref(), Some("Turnout was 67.3 per cent."));
         assert!(s.unsupported.is_empty());
+    }
+
+    /// A summarizer that brings in a name its source never mentions.
+    struct NameInventor;
+
+    impl SummaryModel for NameInventor {
+        fn describe(&self) -> String {
+            "name inventor".into()
+        }
+        fn input_budget(&self) -> usize {
+            10_000
+        }
+        fn count_tokens(&self, text: &str) -> crate::error::Result<usize> {
+            Ok(text.split_whitespace().count())
+        }
+        fn summarize(&self, _text: &str, _bound: Bound) -> crate::error::Result<Generated> {
+            Ok(Generated {
+                text:
+                    "The German chancellor met Lavrov in Moscow. Angela Merkel praised the talks."
+                        .into(),
+                counts: TokenCounts::default(),
+            })
+        }
+        fn headline(&self, _summary: &str) -> crate::error::Result<Option<Generated>> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn an_invented_name_is_dropped_and_a_translated_one_is_not() {
+        let opts = SummaryOptions {
+            bound: Bound::Sentences(2),
+            headline: false,
+        };
+        let mut s = summarize(&NameInventor, "x", &opts, &mut |_| {}).unwrap();
+        // The English translation says "Moscow"; the Danish source spells Lavrov its own way.
+        drop_unsupported(
+            &mut s,
+            &[
+                (
+                    "German Chancellor Scholz met the Russian minister in Moscow.",
+                    "en",
+                ),
+                ("Kansler Scholz mødte Lavrov i Moskva.", "da"),
+            ],
+        );
+        assert_eq!(s.text, "The German chancellor met Lavrov in Moscow.");
+        assert_eq!(s.dropped.len(), 1);
+        assert_eq!(s.dropped[0].names, ["Angela Merkel"]);
+        assert!(s.dropped[0].numbers.is_empty());
     }
 
     #[test]
