@@ -36,6 +36,17 @@ const EXPANSIONS: &[&str] = &[
     "CO2|CO₂|carbon dioxide|carbon",
 ];
 
+/// Acronyms of things rather than of someone: a summary that writes "GDP" for "economic
+/// growth" or "the economy" has abbreviated, not invented a name.
+const CONCEPTS: &[&str] = &[
+    "GDP", "CPI", "PPI", "PMI", "AI", "EV", "EVs", "CEO", "CEOs", "IPO", "COVID", "CO2",
+];
+
+/// Whether `name` is an acronym of a thing ("GDP", "AI", "CEO") rather than a name.
+pub fn concept(name: &str) -> bool {
+    CONCEPTS.contains(&name)
+}
+
 /// The folded forms of every row, and for each column a lookup from a folded name to its rows.
 struct Table {
     /// Per row: the English forms, as written.

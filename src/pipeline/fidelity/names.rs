@@ -230,10 +230,8 @@ pub fn names(text: &str, lang: &str) -> Vec<Name> {
             .iter()
             .map(|t| {
                 let f = fold(t.text);
-                shape(t.text) == Shape::Cap
-                    && !common_noun(&f, lang)
-                    && !(initial(&text, t.start) && function_word(&f, lang))
-                    && !unit(&f)
+                let sentence_word = initial(&text, t.start) && function_word(&f, lang);
+                shape(t.text) == Shape::Cap && !common_noun(&f, lang) && !sentence_word && !unit(&f)
             })
             .collect();
         let name = name_of(&text, run, lang, &counted);

@@ -120,3 +120,58 @@ fn dropped_or_changed_names_are_lost() {
         ["WHO"]
     );
 }
+
+#[test]
+fn spellings_endings_and_exonyms_count_as_kept() {
+    let kept = [
+        (
+            "da",
+            "Aktien i Mærsk faldt i går.",
+            "Shares in Maersk fell yesterday.",
+        ),
+        (
+            "da",
+            "Han talte i Det Hvide Hus.",
+            "He spoke at the White House.",
+        ),
+        (
+            "da",
+            "Han rejser til Tyskland.",
+            "He is travelling to Germany.",
+        ),
+        (
+            "de",
+            "Das sagte Angela Merkels Sprecher.",
+            "Angela Merkel's spokesman said so.",
+        ),
+        (
+            "de",
+            "Er sprach im Deutschen Bundestag.",
+            "He spoke in the German parliament.",
+        ),
+        (
+            "fr",
+            "Il a parlé avec Ursula von der Leyen.",
+            "He spoke to Ursula von der Leyen.",
+        ),
+    ];
+    for (lang, source, translation) in kept {
+        assert!(
+            !names(source, lang).is_empty(),
+            "no name read in {source:?}"
+        );
+        assert_eq!(
+            lost(source, lang, translation),
+            Vec::<String>::new(),
+            "{source:?}"
+        );
+    }
+    assert_eq!(
+        lost(
+            "Han rejser til Tyskland.",
+            "da",
+            "He is travelling to France."
+        ),
+        ["Tyskland"]
+    );
+}

@@ -118,9 +118,12 @@ fn compound_lead(w: &str) -> Option<f64> {
         .find_map(|n| number_word(&parts[..n].join("-")))
 }
 
+/// A language's month names, January first.
+type Months = &'static [&'static str];
+
 /// Cardinals from two up, tens, and month names of a source language. "One" is left out: it
 /// is also the article ("en", "ein", "un"); so are words with a second sense ("neuf" is "new").
-fn source_words(lang: &str) -> Option<(&'static [(&'static str, f64)], &'static [&'static str])> {
+fn source_words(lang: &str) -> Option<(&'static [(&'static str, f64)], Months)> {
     Some(match lang {
         "da" | "nb" | "no" => (
             &[

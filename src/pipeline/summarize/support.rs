@@ -1,12 +1,14 @@
 //! Numbers and names a summary states must be in its source: a summarizer that writes "GDP
 //! grew 6.2%" from a text that says 5.2%, or "Merkel said" of a text that quotes Scholz, has
 //! invented a fact. [`drop_unsupported`] removes the summary sentences with a number (written
-//! with digits) or a proper name ([`names`]) that none of the source texts has, and says which;
+//! with digits) or a proper name ([`names`]; acronyms of things such as "GDP" or "AI" are
+//! not names here) that none of the source texts has, and says which;
 //! if that would leave nothing, the summary is kept and those items are flagged instead.
 
 use serde::Serialize;
 
 use super::Summary;
+use crate::pipeline::fidelity::exonyms;
 use crate::pipeline::fidelity::names::{self, words, Word};
 use crate::pipeline::fidelity::numbers::{numbers, Number};
 
@@ -35,7 +37,7 @@ fn unsupported(sentence: &str, known: &Known) -> (Vec<String>, Vec<String>) {
         .collect();
     let names = names::names(sentence, "en")
         .into_iter()
-        .filter(|n| !n.found_in(&known.words))
+        .filter(|n| !exonyms::concept(&n.text) && !n.found_in(&known.words))
         .map(|n| n.text)
         .collect();
     (numbers, names)
@@ -204,6 +206,7 @@ mod tests {
             headline: false,
         };
         let mut s = summarize(&Inventor, "x", &opts, &mut |_| {}).unwrap();
+        // "GDP" abbreviates 经济增长 (economic growth): not an invented name.
         drop_unsupported(&mut s, &[("投票率为67.3%，经济增长6.2%。", "zh")]);
         assert!(s.dropped.is_empty() && s.unsupported.is_empty(), "{s:?}");
     }
