@@ -106,12 +106,27 @@ mod tests {
     use crate::pipeline::summarize::{summarize, Generated, SummaryModel, SummaryOptions};
     use crate::pipeline::translate::TokenCounts;
 
-    /// A summarizer that gets one number wrong, as the one that wrote "6.2%" for 5.2% did.
-    struct Inventor;
+    /// A summarizer that answers with fixed text.
+    struct Scripted {
+        summary: &'static str,
+        headline: Option<&'static str>,
+    }
 
-    impl SummaryModel for Inventor {
+    /// One that gets one number wrong, as the one that wrote "6.2%" for 5.2% did.
+    const INVENTOR: Scripted = Scripted {
+        summary: "Turnout was 67.3 per cent. GDP grew by 6.2% last year.",
+        headline: Some("GDP up 6.2%"),
+    };
+
+    /// One that brings in a name its source never mentions.
+    const NAME_INVENTOR: Scripted = Scripted {
+        summary: "The German chancellor met Lavrov in Moscow. Angela Merkel praised the talks.",
+        headline: None,
+    };
+
+    impl SummaryModel for Scripted {
         fn describe(&self) -> String {
-            "inventor".into()
+            "scripted".into()
         }
         fn input_budget(&self) -> usize {
             10_000
@@ -121,13 +136,13 @@ mod tests {
         }
         fn summarize(&self, _text: &str, _bound: Bound) -> crate::error::Result<Generated> {
             Ok(Generated {
-                text: "Turnout was 67.3 per cent. GDP grew by 6.2% last year.".into(),
+                text: self.summary.into(),
                 counts: TokenCounts::default(),
             })
         }
         fn headline(&self, _summary: &str) -> crate::error::Result<Option<Generated>> {
-            Ok(Some(Generated {
-                text: "GDP up 6.2%".into(),
+            Ok(self.headline.map(|h| Generated {
+                text: h.into(),
                 counts: TokenCounts::default(),
             }))
         }
@@ -140,7 +155,7 @@ mod tests {
             bound: Bound::Sentences(2),
             headline: true,
         };
-        let mut s = summarize(&Inventor, source, &opts, &mut |_| {}).unwrap();
+        let mut s = summarize(&INVENTOR, source, &opts, &mut |_| {}).unwrap();
         drop_unsupported(&mut s, &[(source, "en")]);
         assert_eq!(s.text, "Turnout was 67.3 per cent.");
         assert_eq!(s.dropped.len(), 1);
@@ -149,39 +164,13 @@ mod tests {
         assert!(s.unsupported.is_empty());
     }
 
-    /// A summarizer that brings in a name its source never mentions.
-    struct NameInventor;
-
-    impl SummaryModel for NameInventor {
-        fn describe(&self) -> String {
-            "name inventor".into()
-        }
-        fn input_budget(&self) -> usize {
-            10_000
-        }
-        fn count_tokens(&self, text: &str) -> crate::error::Result<usize> {
-            Ok(text.split_whitespace().count())
-        }
-        fn summarize(&self, _text: &str, _bound: Bound) -> crate::error::Result<Generated> {
-            Ok(Generated {
-                text:
-                    "The German chancellor met Lavrov in Moscow. Angela Merkel praised the talks."
-                        .into(),
-                counts: TokenCounts::default(),
-            })
-        }
-        fn headline(&self, _summary: &str) -> crate::error::Result<Option<Generated>> {
-            Ok(None)
-        }
-    }
-
     #[test]
     fn an_invented_name_is_dropped_and_a_translated_one_is_not() {
         let opts = SummaryOptions {
             bound: Bound::Sentences(2),
             headline: false,
         };
-        let mut s = summarize(&NameInventor, "x", &opts, &mut |_| {}).unwrap();
+        let mut s = summarize(&NAME_INVENTOR, "x", &opts, &mut |_| {}).unwrap();
         // The English translation says "Moscow"; the Danish source spells Lavrov its own way.
         drop_unsupported(
             &mut s,
@@ -205,7 +194,7 @@ mod tests {
             bound: Bound::Sentences(2),
             headline: false,
         };
-        let mut s = summarize(&Inventor, "x", &opts, &mut |_| {}).unwrap();
+        let mut s = summarize(&INVENTOR, "x", &opts, &mut |_| {}).unwrap();
         // "GDP" abbreviates 经济增长 (economic growth): not an invented name.
         drop_unsupported(&mut s, &[("投票率为67.3%，经济增长6.2%。", "zh")]);
         assert!(s.dropped.is_empty() && s.unsupported.is_empty(), "{s:?}");
@@ -217,7 +206,7 @@ mod tests {
             bound: Bound::Sentences(2),
             headline: false,
         };
-        let mut s = summarize(&Inventor, "x", &opts, &mut |_| {}).unwrap();
+        let mut s = summarize(&INVENTOR, "x", &opts, &mut |_| {}).unwrap();
         drop_unsupported(&mut s, &[("Nothing to count here.", "en")]);
         assert_eq!(s.sentences.len(), 2);
         assert!(s.dropped.is_empty());
